@@ -1,0 +1,76 @@
+// Command arkserve is the arkserve binary: the server, the admin commands that work on a data dir,
+// and the client verbs that talk to a server over HTTP.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `arkserve: a self-hosted, ModelArts-compatible platform for real-time inference services.
+
+Usage:
+  arkserve server [flags]           run the server (see arkserve server -h)
+  arkserve admin <noun> <verb> ...  manage projects, users and roles in a data dir
+  arkserve login [flags]            get a token and store it for the client verbs
+  arkserve models <verb> ...        create | list | show | delete
+  arkserve services <verb> ...      deploy | list | show | update | start | stop | delete | events | logs
+  arkserve version                  print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "arkserve:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode is 2 for usage errors, 1 otherwise.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError("a command is required")
+	}
+	switch args[0] {
+	case "server":
+		return runServer(ctx, args[1:], stderr)
+	case "admin":
+		return runAdmin(ctx, args[1:], stdout, stderr)
+	case "login", "models", "services":
+		return runClient(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "arkserve", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError(fmt.Sprintf("unknown command %q", args[0]))
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/httpapi"
+	"github.com/arkserve/arkserve/internal/iam"
+	"github.com/arkserve/arkserve/internal/rollout"
+	"github.com/arkserve/arkserve/internal/runtime/process"
+	"github.com/arkserve/arkserve/internal/sqlite"
+)
+
+// Main is a running server: its components, exposed so that end-to-end tests can drive it.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	DB     *sqlite.DB
+	IAM    *iam.Service
+	Engine *rollout.Engine
+	HTTP   *httpapi.Server
+
+	cancelEngine context.CancelFunc
+	engineDone   sync.WaitGroup
+}
+
+func runServer(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := loadServerConfig(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: cfg, Logger: newLogger(cfg, stderr)}
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	m.Logger.Info("arkserve listening", "addr", m.HTTP.ListenAddr(), "data_dir", cfg.DataDir, "version", version)
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+// Open opens the data dir, database, IAM, engine and HTTP server, in that order.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if m.DB, err = sqlite.Open(ctx, filepath.Join(dir, "arkserve.db")); err != nil {
+		return err
+	}
+	key, err := iam.LoadOrCreateKey(filepath.Join(dir, "token.key"))
+	if err != nil {
+		return err
+	}
+	m.IAM = &iam.Service{Store: m.DB, Key: key, TTL: cfg.TokenTTL.Duration, Logger: m.Logger}
+	if err := m.IAM.Open(ctx); err != nil {
+		return err
+	}
+	if err := m.bootstrap(ctx, dir); err != nil {
+		return err
+	}
+	rt := &process.Runtime{Dir: filepath.Join(dir, "instances"), Logger: m.Logger}
+	if os.Geteuid() == 0 {
+		cred, err := lookupCredential(cfg.InstanceUser)
+		if err != nil {
+			return err
+		}
+		rt.RunAs = cred
+	}
+	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rt, Logger: m.Logger, LaunchCommands: cfg.LaunchCommands}
+	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancelEngine = cancel
+	m.engineDone.Add(1)
+	go func() {
+		defer m.engineDone.Done()
+		if err := m.Engine.Run(ectx); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("engine stopped", "err", err)
+		}
+	}()
+	launch := map[string]bool{}
+	for k := range cfg.LaunchCommands {
+		launch[k] = true
+	}
+	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
+		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, LaunchRuntimes: launch, Pool: localPool(dir)}
+	return m.HTTP.Open()
+}
+
+// Close shuts down in order: stop taking requests (waiting for in-flight ones), stop the engine
+// (which stops the instances gracefully), close the database.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout.Duration)
+	defer cancel()
+	var errs []error
+	if m.HTTP != nil {
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.cancelEngine != nil {
+		m.cancelEngine()
+		m.engineDone.Wait()
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// bootstrap creates the default domain, project and admin user on first start. The admin password
+// comes from ARKSERVE_ADMIN_PASSWORD or is generated into DATA/admin-password (mode 0600).
+func (m *Main) bootstrap(ctx context.Context, dir string) error {
+	pw := os.Getenv("ARKSERVE_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		pw = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	created, err := m.IAM.Bootstrap(ctx, pw)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	if generated {
+		path := filepath.Join(dir, "admin-password")
+		if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write admin password: %w", err)
+		}
+		m.Logger.Info("created user admin in project default; its generated password is in a file", "path", path)
+	} else {
+		m.Logger.Info("created user admin in project default with the password from ARKSERVE_ADMIN_PASSWORD")
+	}
+	return nil
+}
+
+func lookupCredential(name string) (*process.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("instance user %q: %w", name, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("instance user %q: %w", name, err)
+	}
+	if uid == 0 {
+		return nil, fmt.Errorf("instance user %q is root; instances never run as root", name)
+	}
+	return &process.Credential{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// localPool describes this host as the resource pool. Its id is derived from the data dir, so it
+// is stable across restarts.
+func localPool(dir string) ark.Pool {
+	st, _ := os.Stat(dir)
+	var created int64
+	if st != nil {
+		created = st.ModTime().UnixMilli()
+	}
+	return ark.Pool{ID: poolID(dir), Name: "local", CPU: float64(runtime.NumCPU()), MemoryMB: hostMemoryMB(), CreatedAt: created}
+}
+

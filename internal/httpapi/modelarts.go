@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// registerModelArts registers the ModelArts v1 routes. /services/specifications is a fixed path, so
+// ServeMux prefers it to /services/{service_id}.
+func (s *Server) registerModelArts(mux *http.ServeMux) {
+	seen := map[string]bool{}
+	const v1 = "/v1/{project_id}"
+	for _, rt := range []struct {
+		pattern string
+		write   bool
+		h       projectHandler
+	}{
+		{"POST " + v1 + "/models", true, s.handleModelCreate},
+		{"GET " + v1 + "/models", false, s.handleModelList},
+		{"GET " + v1 + "/models/{model_id}", false, s.handleModelShow},
+		{"DELETE " + v1 + "/models/{model_id}", true, s.handleModelDelete},
+		{"POST " + v1 + "/services", true, s.handleServiceDeploy},
+		{"GET " + v1 + "/services", false, s.handleServiceList},
+		{"GET " + v1 + "/services/specifications", false, s.handleSpecifications},
+		{"GET " + v1 + "/services/{service_id}", false, s.handleServiceShow},
+		{"PUT " + v1 + "/services/{service_id}", true, s.handleServiceUpdate},
+		{"DELETE " + v1 + "/services/{service_id}", true, s.handleServiceDelete},
+		{"GET " + v1 + "/services/{service_id}/events", false, s.handleServiceEvents},
+		{"GET " + v1 + "/services/{service_id}/logs", false, s.handleServiceLogs},
+		{"GET " + v1 + "/clusters", false, s.handleClusters},
+	} {
+		route(mux, seen, s, rt.pattern, s.project(rt.write, rt.h))
+	}
+}
+
+// serviceBase is the base URL in addresses the server hands out: PublicURL, or the scheme and
+// host the request came to.
+func (s *Server) serviceBase(r *http.Request) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+type specView struct {
+	Specification string         `json:"specification"`
+	BillingSpec   string         `json:"billing_spec"`
+	Category      string         `json:"category"`
+	CPUInfo       map[string]any `json:"cpu_info"`
+	MemoryInfo    map[string]any `json:"memory_info"`
+	GPUInfo       map[string]any `json:"gpu_info,omitempty"`
+	NPUInfo       map[string]any `json:"npu_info,omitempty"`
+	IsOpen        bool           `json:"is_open"`
+	SpecStatus    string         `json:"spec_status"`
+	SourceType    string         `json:"source_type"`
+	IsFree        bool           `json:"is_free"`
+	OverQuota     bool           `json:"over_quota"`
+	ExtendParams  int            `json:"extend_params"`
+	DisplayEN     string         `json:"display_en"`
+	DisplayCN     string         `json:"display_cn"`
+}
+
+func (s *Server) handleSpecifications(w http.ResponseWriter, r *http.Request, p *ark.Principal) {
+	q, err := newQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q.boolean("is_personal_cluster")
+	q.enum("infer_type", ark.InferRealTime, ark.InferBatch)
+	offset, limit := q.page()
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	all := make([]specView, 0, len(s.Specs))
+	for _, sp := range s.Specs {
+		v := specView{Specification: sp.Name, BillingSpec: sp.Name, Category: sp.Category,
+			CPUInfo:    map[string]any{"arch": sp.Arch, "cpu": sp.CPU},
+			MemoryInfo: map[string]any{"unit": "MB", "memory": sp.MemoryMB},
+			IsOpen:     sp.IsOpen, SpecStatus: "normal", DisplayEN: sp.Display, DisplayCN: sp.Display}
+		if sp.GPU > 0 {
+			v.GPUInfo = map[string]any{"brand": "NVIDIA", "version": sp.GPUName, "unit": "MB", "memory": sp.GPUMemMB, "gpu": sp.GPU}
+		}
+		if sp.NPU > 0 {
+			v.NPUInfo = map[string]any{"brand": "ASCEND", "version": "snt3", "unit": "MB", "memory": 8192, "npu": sp.NPU}
+		}
+		all = append(all, v)
+	}
+	page := all[min(offset, len(all)):min(offset+limit, len(all))]
+	s.writeJSON(w, http.StatusOK, map[string]any{"total_count": len(all), "count": len(page), "specifications": page})
+}
+
+func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, p *ark.Principal) {
+	q, err := newQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := q.str("cluster_name", ark.MaxNameLen)
+	status := q.enum("status", "deploying", "running", "concerning", "abnormal")
+	q.enum("sort_by", "created_at", "cluster_name")
+	q.enum("order", "asc", "desc")
+	offset, limit := q.page()
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	pool := s.Pool
+	clusters := []map[string]any{}
+	if (name == "" || strings.Contains(pool.Name, name)) && (status == "" || status == "running") {
+		clusters = append(clusters, map[string]any{
+			"cluster_id": pool.ID, "cluster_name": pool.Name, "status": "running", "description": "local host pool",
+			"owner": p.ProjectID, "project": p.ProjectID, "tenant": p.ProjectID, "created_at": pool.CreatedAt,
+			"allocatable_cpu_cores": pool.CPU, "allocatable_memory": pool.MemoryMB, "allocatable_gpus": pool.GPUs,
+			"nodes": map[string]any{"specification": "local", "count": 1, "available_count": 1},
+			"period_num": 0, "period_type": "", "product_id": "", "order_id": "",
+		})
+	}
+	total := len(clusters)
+	clusters = clusters[min(offset, total):min(offset+limit, total)]
+	s.writeJSON(w, http.StatusOK, map[string]any{"total_count": total, "count": len(clusters), "clusters": clusters})
+}

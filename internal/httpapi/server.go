@@ -1,0 +1,158 @@
+// Package httpapi serves arkserve's HTTP API: the Keystone v3 subset under /v3, the ModelArts v1
+// API under /v1/{project_id}, and the OpenAPI document. Handlers decode and validate requests, call
+// the store and IAM, and encode results; all errors leave through writeError.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/iam"
+)
+
+// DefaultMaxBodyBytes bounds every request body.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Notifier is told when a service's desired state changed (the rollout engine).
+type Notifier interface {
+	Notify(serviceID string)
+}
+
+// Server is the HTTP server. Set the exported fields, then Open; Close shuts it down.
+type Server struct {
+	Addr      string // listen address, e.g. 127.0.0.1:8080 (":0" picks a port)
+	PublicURL string // base URL clients reach the server at; "" = from each request
+	Logger    *slog.Logger
+	Store     Store
+	IAM       *iam.Service
+	Engine    Notifier
+	Specs     []ark.Spec
+	Pool      ark.Pool // the local resource pool
+	// CmdModelRoles are the roles allowed to register models that carry a cmd (a cmd runs on the
+	// host of the process runtime).
+	CmdModelRoles []string
+	// LaunchRuntimes are the model runtimes with a configured launch command, so that framework
+	// models without a cmd can be told apart from models that cannot run at all.
+	LaunchRuntimes map[string]bool
+	MaxBodyBytes   int64
+	Now            func() time.Time
+
+	catalog ark.SpecCatalog
+	ln      net.Listener
+	srv     *http.Server
+	wg      sync.WaitGroup
+	serr    error
+}
+
+// Open validates the configuration, listens on Addr (synchronously, so that errors surface here
+// and ":0" works) and serves in the background.
+func (s *Server) Open() error {
+	if s.Store == nil || s.IAM == nil {
+		return errors.New("httpapi: Store and IAM are required")
+	}
+	s.init()
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serr = err
+			s.Logger.Error("http serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (s *Server) init() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxBodyBytes <= 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Specs == nil {
+		s.Specs = ark.DefaultSpecs()
+	}
+	if s.CmdModelRoles == nil {
+		s.CmdModelRoles = []string{ark.RoleAdmin}
+	}
+	s.catalog = ark.NewSpecCatalog(s.Specs)
+}
+
+// Addr returns the address the server listens on (after Open).
+func (s *Server) ListenAddr() string { return s.ln.Addr().String() }
+
+// Close stops accepting requests and waits for in-flight ones until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	s.wg.Wait()
+	if err == nil {
+		err = s.serr
+	}
+	return err
+}
+
+// Handler returns the full handler: middleware around the routes. Exposed for tests and for
+// embedding; Open uses it.
+func (s *Server) Handler() http.Handler {
+	if s.catalog == nil {
+		s.init()
+	}
+	mux := http.NewServeMux()
+	s.registerKeystone(mux)
+	s.registerModelArts(mux)
+	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	// Anything else: the ModelArts error body, never the mux's plain-text 404.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, ark.Errorf(ark.ENoRoute, "The API %s %s does not exist.", r.Method, r.URL.Path))
+	})
+	return s.withRequestID(s.withRecover(s.withLimits(mux)))
+}
+
+// route registers h for "METHOD PATH" and makes other methods on PATH answer 405 with the
+// ModelArts body. ServeMux prefers the pattern with a method, so the method-less pattern only
+// catches the rest.
+func route(mux *http.ServeMux, seen map[string]bool, s *Server, pattern string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, h)
+	_, path, _ := cutSpace(pattern)
+	if !seen[path] {
+		seen[path] = true
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, ark.Errorf(ark.EMethod, "The method %s is not allowed on %s.", r.Method, r.URL.Path))
+		})
+	}
+}
+
+func cutSpace(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}

@@ -1,0 +1,38 @@
+package iam
+
+import (
+	"context"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// Store is what IAM needs from the database. Find* return nil, nil when nothing matches; Create*
+// return an *ark.Error with code ark.EInvalidParam when the name is taken.
+type Store interface {
+	// Domains.
+	CreateDomain(ctx context.Context, d *ark.Domain) error                // ark.EInvalidParam "exists" on duplicate id or name
+	FindDomain(ctx context.Context, idOrName string) (*ark.Domain, error) // nil, nil when absent
+
+	// Projects.
+	CreateProject(ctx context.Context, p *ark.Project) error                            // conflict (ark.EInvalidParam) on duplicate name in domain
+	FindProject(ctx context.Context, id string) (*ark.Project, error)                   // nil, nil when absent
+	FindProjectByName(ctx context.Context, domainID, name string) (*ark.Project, error) // nil, nil when absent
+	ListProjects(ctx context.Context) ([]*ark.Project, error)
+
+	// Users.
+	CreateUser(ctx context.Context, u *ark.User) error                            // conflict (ark.EInvalidParam) on duplicate name in domain
+	FindUser(ctx context.Context, id string) (*ark.User, error)                   // nil, nil when absent
+	FindUserByName(ctx context.Context, domainID, name string) (*ark.User, error) // nil, nil when absent
+	ListUsers(ctx context.Context) ([]*ark.User, error)
+	SetPassword(ctx context.Context, userID, hash string) error
+
+	// Roles.
+	AssignRole(ctx context.Context, a ark.RoleAssignment) error // idempotent
+	UnassignRole(ctx context.Context, a ark.RoleAssignment) error
+	RoleAssignments(ctx context.Context, userID string) ([]ark.RoleAssignment, error)
+
+	// Revoked tokens (kept until they would have expired anyway).
+	RevokeToken(ctx context.Context, tokenID string, expiresAt time.Time) error
+	RevokedTokens(ctx context.Context, now time.Time) (map[string]time.Time, error)
+}

@@ -1,0 +1,32 @@
+package rollout
+
+import (
+	"context"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// Store is what the engine needs from the database. Every method is its own transaction.
+type Store interface {
+	// ServicesToReconcile returns the ids of services (of every project, deleted ones included)
+	// whose status is deploying, stopping or deleting, or that have a RUNNING update-log entry,
+	// or whose status is running or concerning (so that the engine can check their instances).
+	ServicesToReconcile(ctx context.Context) ([]string, error)
+	// ServiceByID returns a service by id in any project, including a service marked deleted
+	// (Deleted reports that). ark.EServiceNotFound when it does not exist at all.
+	ServiceByID(ctx context.Context, id string) (svc *ark.Service, deleted bool, err error)
+	// RunningUpdate returns the service's RUNNING update-log entry, or nil when there is none.
+	RunningUpdate(ctx context.Context, serviceID string) (*ark.UpdateLog, error)
+	// FindModelByID returns a model by id in any project (ark.EModelNotFound).
+	FindModelByID(ctx context.Context, id string) (*ark.Model, error)
+	// FinishUpdate ends the RUNNING entry (serviceID, updateTime) with result SUCCESS or FAIL and,
+	// in the same transaction, sets the service's status and error message and appends the events.
+	// On FAIL with a non-empty entry.Previous the service's configuration goes back to Previous.
+	// It returns false (and changes nothing) when the entry is no longer RUNNING, so that a
+	// finished entry is never edited.
+	FinishUpdate(ctx context.Context, serviceID string, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error)
+	// SetStatus sets the service's status, progress and error message and appends the events.
+	SetStatus(ctx context.Context, serviceID string, st ark.StatusChange, events ...ark.Event) error
+	// PurgeService removes a service marked deleted, with its update logs and events.
+	PurgeService(ctx context.Context, serviceID string) error
+}

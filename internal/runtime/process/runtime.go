@@ -1,0 +1,267 @@
+// Package process runs model-server instances as operating-system processes on this host: the
+// default runtime of arkserve.
+//
+// Each instance is `/bin/sh -c CMD` started in the model's directory, in a process group of its own,
+// with a clean environment (only PATH, HOME, LANG, PORT, MODEL_DIR, ARKSERVE_SERVICE_ID,
+// ARKSERVE_MODEL_ID, ARKSERVE_INSTANCE_ID and the configured envs), a private working and HOME
+// directory Dir/<instance-id>/ and its stdout and stderr in Dir/<instance-id>/instance.log. When the
+// server runs as root, Runtime.RunAs makes instances run as an unprivileged user without
+// supplementary groups. Stopping an instance signals its whole process group (SIGTERM, then SIGKILL
+// after the grace period), so nothing the model started outlives it.
+//
+// A record Dir/<instance-id>.pid (written by the server, in a directory the instances cannot write)
+// lets the next server process find and kill instances that a crashed server left behind
+// (Runtime.StopStale).
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// DefaultPath is the PATH instances get when Runtime.Path is empty.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Credential is the user and group instances run as. Instances never get supplementary groups.
+type Credential struct {
+	UID uint32
+	GID uint32
+}
+
+// Runtime starts instances as processes. Set its fields before the first Start; it is safe for
+// concurrent use afterwards.
+type Runtime struct {
+	// Dir holds one directory per instance (its HOME, working files and instance.log) and the pid
+	// records. It is created with mode 0711 when missing: instances running as RunAs must be able
+	// to traverse it (and every directory above it) to reach their HOME.
+	Dir string
+	// RunAs, when set, is the user and group instances run as (the server must be root to use it).
+	// nil runs them as the server's own user.
+	RunAs *Credential
+	// Path is the PATH of instances; empty means DefaultPath.
+	Path string
+	// Logger receives the runtime's own messages; nil means slog.Default(). Instance output goes to
+	// instance.log, never here, and neither do environment values.
+	Logger *slog.Logger
+
+	mu   sync.Mutex
+	live map[string]*Instance // instances this Runtime started and has not seen stopped, by id
+}
+
+// Spec describes one instance to start.
+type Spec struct {
+	InstanceID string // unique; letters, digits, '-', '_' and '.'; names the instance directory
+	ServiceID  string
+	ModelID    string
+	ModelDir   string // absolute; the working directory of the command (MODEL_DIR)
+	Cmd        string // run with /bin/sh -c
+	Env        map[string]string
+	Health     ark.Health
+	// GracePeriod is how long Stop waits after SIGTERM before it sends SIGKILL; 0 kills at once.
+	GracePeriod time.Duration
+}
+
+var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
+
+func (r *Runtime) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+// Start starts an instance and returns at once; use WaitReady to learn when it serves. The process
+// is not bound to ctx: it runs until Stop (ctx only cancels a Start that has not begun).
+func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.Dir == "" {
+		return nil, errors.New("process: Runtime.Dir is not set")
+	}
+	if !instanceIDRE.MatchString(spec.InstanceID) {
+		return nil, fmt.Errorf("process: invalid instance id %q", spec.InstanceID)
+	}
+	if spec.Cmd == "" {
+		return nil, errors.New("process: empty command")
+	}
+	if !filepath.IsAbs(spec.ModelDir) {
+		return nil, fmt.Errorf("process: model directory %q is not an absolute path", spec.ModelDir)
+	}
+	if fi, err := os.Stat(spec.ModelDir); err != nil {
+		return nil, fmt.Errorf("process: model directory: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("process: model directory %s is not a directory", spec.ModelDir)
+	}
+	health, err := normalizeHealth(spec.Health)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.Dir, 0o711); err != nil {
+		return nil, fmt.Errorf("process: instance root: %w", err)
+	}
+	home := filepath.Join(r.Dir, spec.InstanceID)
+	if err := os.Mkdir(home, 0o700); err != nil {
+		return nil, fmt.Errorf("process: instance directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(home)
+		}
+	}()
+	if r.RunAs != nil {
+		if err := os.Lchown(home, int(r.RunAs.UID), int(r.RunAs.GID)); err != nil {
+			return nil, fmt.Errorf("process: instance directory: %w", err)
+		}
+	}
+	// The server opens the log (O_EXCL, no symlink can be planted first) and keeps the descriptor:
+	// the instance may delete or replace the file, but LogTail reads what the instance wrote.
+	logf, err := os.OpenFile(filepath.Join(home, "instance.log"), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("process: instance log: %w", err)
+	}
+	defer func() {
+		if !ok {
+			logf.Close()
+		}
+	}()
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("process: pick a port: %w", err)
+	}
+	in := &Instance{
+		ID:     spec.InstanceID,
+		Port:   port,
+		Dir:    home,
+		rt:     r,
+		spec:   spec,
+		health: health,
+		log:    logf,
+		exited: make(chan struct{}),
+	}
+	in.env = r.environ(spec, home, port)
+	cmd := exec.Command("/bin/sh", "-c", spec.Cmd)
+	cmd.Dir = spec.ModelDir
+	cmd.Env = in.env
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = r.sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("process: start instance: %w", err)
+	}
+	in.PID = cmd.Process.Pid
+	in.cmd = cmd
+	if err := r.writeRecord(in); err != nil {
+		// Without a record a crash of the server would orphan the instance; better not to run it.
+		r.logger().Error("instance record", "instance", in.ID, "err", err)
+		_ = syscall.Kill(-in.PID, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("process: instance record: %w", err)
+	}
+	ok = true
+	r.mu.Lock()
+	if r.live == nil {
+		r.live = map[string]*Instance{}
+	}
+	r.live[in.ID] = in
+	r.mu.Unlock()
+	go in.wait() // owned by the instance: it ends when the process does, and closes in.exited
+	r.logger().Info("instance started", "instance", in.ID, "service", spec.ServiceID, "model", spec.ModelID,
+		"pid", in.PID, "port", in.Port)
+	return in, nil
+}
+
+// environ is the whole environment of an instance, sorted. Spec.Env may replace PATH and LANG but
+// never the variables that identify and reach the instance.
+func (r *Runtime) environ(spec Spec, home string, port int) []string {
+	path := r.Path
+	if path == "" {
+		path = DefaultPath
+	}
+	env := map[string]string{"PATH": path, "LANG": "C.UTF-8"}
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	for k, v := range map[string]string{
+		"HOME":                 home,
+		"PORT":                 strconv.Itoa(port),
+		"MODEL_DIR":            spec.ModelDir,
+		"ARKSERVE_SERVICE_ID":  spec.ServiceID,
+		"ARKSERVE_MODEL_ID":    spec.ModelID,
+		"ARKSERVE_INSTANCE_ID": spec.InstanceID,
+	} {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sysProcAttr puts a command in its own process group and, with RunAs, drops to that user with no
+// supplementary groups (an empty Groups with NoSetGroups false makes the child call setgroups(0)).
+func (r *Runtime) sysProcAttr() *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setpgid: true}
+	if r.RunAs != nil {
+		a.Credential = &syscall.Credential{Uid: r.RunAs.UID, Gid: r.RunAs.GID, Groups: []uint32{}}
+	}
+	return a
+}
+
+// freePort returns a loopback TCP port that was free a moment ago. Another process may take it
+// before the instance binds it; the instance then fails to start and the engine reports that.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (r *Runtime) forget(in *Instance) {
+	r.mu.Lock()
+	delete(r.live, in.ID)
+	r.mu.Unlock()
+}
+
+// record is what Dir/<id>.pid holds: enough to recognise the process group later without trusting
+// anything an instance could have written.
+type record struct {
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"` // clock ticks after boot, field 22 of /proc/PID/stat
+	ServiceID string `json:"service_id,omitempty"`
+}
+
+func (r *Runtime) recordPath(id string) string { return filepath.Join(r.Dir, id+".pid") }
+
+func (r *Runtime) writeRecord(in *Instance) error {
+	st, err := readStat(in.PID)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(record{PID: in.PID, StartTime: st.startTime, ServiceID: in.spec.ServiceID})
+	tmp := r.recordPath(in.ID) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, r.recordPath(in.ID))
+}

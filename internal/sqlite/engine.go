@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// ServicesToReconcile returns the services the engine has to look at: deleted ones, those deploying,
+// stopping, running or concerning, and those with a RUNNING update-log entry.
+func (db *DB) ServicesToReconcile(ctx context.Context) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM services WHERE deleted = 1 OR status IN (?, ?, ?, ?, ?)
+		UNION SELECT service_id FROM update_logs WHERE result = 'RUNNING'`,
+		ark.StatusDeploying, ark.StatusStopping, ark.StatusRunning, ark.StatusConcerning, ark.StatusDeleting)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// RunningUpdate returns the service's RUNNING entry, nil when there is none.
+func (db *DB) RunningUpdate(ctx context.Context, serviceID string) (*ark.UpdateLog, error) {
+	l, err := scanLog(db.r.QueryRowContext(ctx, `SELECT `+logCols+` FROM update_logs WHERE service_id = ? AND result = 'RUNNING' ORDER BY update_time DESC LIMIT 1`, serviceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// FinishUpdate ends a RUNNING entry with SUCCESS or FAIL, sets the service's status and appends the
+// events, in one transaction. On FAIL with a previous configuration the service's desired config
+// (and its update_time) go back to it. It reports false, changing nothing, when the entry is not
+// RUNNING (finished entries are never edited).
+func (db *DB) FinishUpdate(ctx context.Context, serviceID string, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
+	if result != ark.ResultSuccess && result != ark.ResultFail {
+		return false, errors.New("sqlite: FinishUpdate result must be SUCCESS or FAIL")
+	}
+	done := false
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		l, err := scanLog(tx.QueryRowContext(ctx, `SELECT `+logCols+` FROM update_logs WHERE service_id = ? AND update_time = ?`, serviceID, updateTime))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if l.Result != ark.ResultRunning {
+			return nil
+		}
+		ms := db.nowMs()
+		if _, err := tx.ExecContext(ctx, `UPDATE update_logs SET result = ?, finished_at = ? WHERE service_id = ? AND update_time = ?`,
+			result, ms, serviceID, updateTime); err != nil {
+			return err
+		}
+		final := l.Config
+		if result == ark.ResultFail && len(l.Previous) > 0 {
+			final = l.Previous
+			// The configuration in force is again that of the newest entry before this one that did
+			// not fail.
+			var prevTime int64
+			err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(update_time), 0) FROM update_logs WHERE service_id = ? AND update_time < ? AND result = 'SUCCESS'`,
+				serviceID, updateTime).Scan(&prevTime)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, update_time = ? WHERE id = ?`, mustJSON(final), prevTime, serviceID); err != nil {
+				return err
+			}
+		}
+		if err := setServiceModels(ctx, tx, serviceID, final); err != nil {
+			return err
+		}
+		if err := setStatus(ctx, tx, serviceID, st, ms); err != nil {
+			return err
+		}
+		done = true
+		return addEvents(ctx, tx, serviceID, ms, events...)
+	})
+	return done, err
+}
+
+// allowedFrom guards the engine's status reports against user requests that overtook them: the
+// engine may not turn a service the user is stopping back into a running one, for example.
+var allowedFrom = map[string][]string{
+	ark.StatusDeploying:  {ark.StatusDeploying},
+	ark.StatusRunning:    {ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning},
+	ark.StatusConcerning: {ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning},
+	ark.StatusFailed:     {ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning, ark.StatusFailed},
+	ark.StatusStopped:    {ark.StatusStopping, ark.StatusStopped, ark.StatusRunning, ark.StatusConcerning},
+	ark.StatusStopping:   {ark.StatusRunning, ark.StatusConcerning, ark.StatusStopping},
+}
+
+func setStatus(ctx context.Context, tx *sql.Tx, serviceID string, st ark.StatusChange, ms int64) error {
+	from, ok := allowedFrom[st.Status]
+	if !ok {
+		return fmt.Errorf("sqlite: the engine cannot set status %q", st.Status)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE services SET status = ?, progress = ?, error_msg = ?,
+		transition_at = CASE WHEN status = ? THEN transition_at ELSE ? END
+		WHERE id = ? AND deleted = 0 AND status IN (?, ?, ?, ?)`,
+		st.Status, st.Progress, st.ErrorMsg, st.Status, ms, serviceID, at(from, 0), at(from, 1), at(from, 2), at(from, 3))
+	return err
+}
+
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return ""
+}
+
+// SetStatus sets a live service's status, progress and error message and appends the events.
+func (db *DB) SetStatus(ctx context.Context, serviceID string, st ark.StatusChange, events ...ark.Event) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		ms := db.nowMs()
+		if err := setStatus(ctx, tx, serviceID, st, ms); err != nil {
+			return err
+		}
+		return addEvents(ctx, tx, serviceID, ms, events...)
+	})
+}
+
+// PurgeService removes a deleted service with its update logs and events.
+func (db *DB) PurgeService(ctx context.Context, serviceID string) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM services WHERE id = ? AND deleted = 1`, serviceID)
+		return err
+	})
+}

@@ -1,0 +1,483 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+const serviceCols = `id, project_id, owner, name, description, infer_type, workspace_id, cluster_id, pool_name,
+	vpc_id, subnet_network_id, security_group_id, load_balancer_policy, priority, schedule, additional_properties,
+	service_secrets, config, status, progress, error_msg, publish_at, update_time, operation_time, transition_at,
+	due_time, invocation_times, failed_times, deleted`
+
+func scanService(sc interface{ Scan(...any) error }) (*ark.Service, bool, error) {
+	var s ark.Service
+	var sched, props, secrets, cfg string
+	var publish, update, op, trans, due int64
+	var deleted int
+	if err := sc.Scan(&s.ID, &s.ProjectID, &s.Owner, &s.Name, &s.Description, &s.InferType, &s.WorkspaceID,
+		&s.ClusterID, &s.PoolName, &s.VPCID, &s.SubnetNetworkID, &s.SecurityGroupID, &s.LoadBalancerPolicy,
+		&s.Priority, &sched, &props, &secrets, &cfg, &s.Status, &s.Progress, &s.ErrorMsg, &publish, &update, &op,
+		&trans, &due, &s.InvocationTimes, &s.FailedTimes, &deleted); err != nil {
+		return nil, false, err
+	}
+	s.PublishAt, s.UpdateTime, s.OperationTime, s.TransitionAt, s.DueTime =
+		msTime(publish), msTime(update), msTime(op), msTime(trans), msTime(due)
+	err := errors.Join(fromJSON(sched, &s.Schedule), fromJSON(props, &s.AdditionalProperties),
+		fromJSON(secrets, &s.ServiceSecrets), fromJSON(cfg, &s.Config))
+	return &s, deleted == 1, err
+}
+
+func notFound(id string) error {
+	return ark.Errorf(ark.EServiceNotFound, "Service %s does not exist.", id)
+}
+
+// serviceTx loads a live (not deleted) service of a project inside tx.
+func serviceTx(ctx context.Context, tx *sql.Tx, projectID, id string) (*ark.Service, error) {
+	s, deleted, err := scanService(tx.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE id = ? AND project_id = ?`, id, projectID))
+	if errors.Is(err, sql.ErrNoRows) || deleted {
+		return nil, notFound(id)
+	}
+	return s, err
+}
+
+// resolveModels checks that every model of cfgs exists in the project and records its name and
+// version in the config: the snapshot the update log keeps.
+func resolveModels(ctx context.Context, tx *sql.Tx, projectID string, cfgs []ark.ServiceConfig) error {
+	for i := range cfgs {
+		err := tx.QueryRowContext(ctx, `SELECT name, version FROM models WHERE id = ? AND project_id = ?`,
+			cfgs[i].ModelID, projectID).Scan(&cfgs[i].ModelName, &cfgs[i].ModelVersion)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ark.Errorf(ark.EServiceModelAbsent, "Model %s does not exist.", cfgs[i].ModelID)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setServiceModels records which models the service needs (its config and, while an update runs,
+// the configuration it would roll back to).
+func setServiceModels(ctx context.Context, tx *sql.Tx, serviceID string, cfgs ...[]ark.ServiceConfig) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM service_models WHERE service_id = ?`, serviceID); err != nil {
+		return err
+	}
+	for _, cfg := range cfgs {
+		for _, c := range cfg {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO service_models (service_id, model_id) VALUES (?, ?)`, serviceID, c.ModelID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// nextUpdateTime returns an acceptance time unique within the service: now, or 1 ms after the newest
+// entry when that is not earlier (two updates in one millisecond, or a clock that went back).
+func nextUpdateTime(ctx context.Context, tx *sql.Tx, serviceID string, now int64) (int64, error) {
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(update_time), 0) FROM update_logs WHERE service_id = ?`, serviceID).Scan(&last); err != nil {
+		return 0, err
+	}
+	return max(now, last+1), nil
+}
+
+func insertLog(ctx context.Context, tx *sql.Tx, l *ark.UpdateLog) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO update_logs (service_id, update_time, result, config, previous, cluster_id, extend_config) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		l.ServiceID, l.UpdateTime, l.Result, mustJSON(l.Config), mustJSON(l.Previous), l.ClusterID, mustJSON(l.ExtendConfig))
+	return err
+}
+
+func addEvents(ctx context.Context, tx *sql.Tx, serviceID string, now int64, events ...ark.Event) error {
+	for _, e := range events {
+		t := now
+		if !e.OccurTime.IsZero() {
+			t = e.OccurTime.UnixMilli()
+		}
+		typ := e.Type
+		if typ == "" {
+			typ = ark.EventNormal
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (service_id, type, info, occur_time) VALUES (?, ?, ?, ?)`, serviceID, typ, e.Info, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func normal(info string) ark.Event { return ark.Event{Type: ark.EventNormal, Info: info} }
+
+// CreateService stores a new service with status deploying and, in the same transaction, its first
+// update-log entry (RUNNING) and a deploy event. It fills s's model snapshots and times and returns
+// the entry. ark.EServiceExists when the project has a service of that name, ark.EServiceModelAbsent
+// when a model does not exist.
+func (db *DB) CreateService(ctx context.Context, s *ark.Service) (*ark.UpdateLog, error) {
+	var entry *ark.UpdateLog
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := resolveModels(ctx, tx, s.ProjectID, s.Config); err != nil {
+			return err
+		}
+		now := db.Now()
+		ms := now.UnixMilli()
+		s.Status, s.Progress, s.ErrorMsg = ark.StatusDeploying, 0, ""
+		s.PublishAt, s.UpdateTime, s.OperationTime, s.TransitionAt = now, now, now, now
+		s.DueTime = time.Time{}
+		if len(s.Schedule) > 0 {
+			s.DueTime = now.Add(s.Schedule[0].Span())
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			s.ID, s.ProjectID, s.Owner, s.Name, s.Description, s.InferType, s.WorkspaceID, s.ClusterID, s.PoolName,
+			s.VPCID, s.SubnetNetworkID, s.SecurityGroupID, s.LoadBalancerPolicy, s.Priority, mustJSON(s.Schedule),
+			mustJSON(s.AdditionalProperties), mustJSON(s.ServiceSecrets), mustJSON(s.Config), s.Status, s.Progress,
+			s.ErrorMsg, ms, ms, ms, ms, ark.Millis(s.DueTime), 0, 0, 0)
+		if isUnique(err) {
+			return ark.Errorf(ark.EServiceExists, "Service %s already exists.", s.Name)
+		} else if err != nil {
+			return err
+		}
+		entry = &ark.UpdateLog{ServiceID: s.ID, UpdateTime: ms, Result: ark.ResultRunning, Config: s.Config, ClusterID: s.ClusterID}
+		if err := insertLog(ctx, tx, entry); err != nil {
+			return err
+		}
+		if err := setServiceModels(ctx, tx, s.ID, s.Config); err != nil {
+			return err
+		}
+		events := []ark.Event{normal(ark.EventDeploying)}
+		if len(s.Schedule) > 0 {
+			events = append(events, normal(fmt.Sprintf(ark.EventAutoStopEnabled, int64(s.Schedule[0].Span().Seconds()))))
+		}
+		return addEvents(ctx, tx, s.ID, ms, events...)
+	})
+	return entry, err
+}
+
+// FindService returns a live service of a project; ark.EServiceNotFound.
+func (db *DB) FindService(ctx context.Context, projectID, id string) (*ark.Service, error) {
+	var s *ark.Service
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		s, err = serviceTx(ctx, tx, projectID, id)
+		return err
+	})
+	return s, err
+}
+
+// ServiceByID returns a service of any project, deleted ones included (for the engine).
+func (db *DB) ServiceByID(ctx context.Context, id string) (*ark.Service, bool, error) {
+	s, deleted, err := scanService(db.r.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, notFound(id)
+	}
+	return s, deleted, err
+}
+
+// ListServices returns one page of a project's live services and the total that match.
+func (db *DB) ListServices(ctx context.Context, f ark.ServiceFilter) ([]*ark.Service, int, error) {
+	where := []string{"project_id = ?", "deleted = 0"}
+	args := []any{f.ProjectID}
+	for col, v := range map[string]string{"id": f.ServiceID, "workspace_id": f.WorkspaceID, "infer_type": f.InferType, "status": f.Status} {
+		if v != "" {
+			where, args = append(where, col+" = ?"), append(args, v)
+		}
+	}
+	if f.Name != "" {
+		where, args = append(where, `name LIKE ? ESCAPE '\'`), append(args, likeEscape(f.Name))
+	}
+	if f.ModelID != "" {
+		where, args = append(where, `id IN (SELECT service_id FROM service_models WHERE model_id = ?)`), append(args, f.ModelID)
+	}
+	sortCol := map[string]string{"": "publish_at", "publish_at": "publish_at", "service_name": "name", "transition_at": "transition_at"}[f.SortBy]
+	if sortCol == "" {
+		return nil, 0, fmt.Errorf("sqlite: unknown service sort %q", f.SortBy)
+	}
+	cond := strings.Join(where, " AND ")
+	var out []*ark.Service
+	var total int
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE `+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+serviceCols+` FROM services WHERE `+cond+
+			` ORDER BY `+sortCol+` `+order(f.Order)+`, id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			s, _, err := scanService(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return rows.Err()
+	})
+	return out, total, err
+}
+
+// busy reports whether a service is in a state that refuses configuration and status changes.
+func busy(ctx context.Context, tx *sql.Tx, s *ark.Service) (bool, error) {
+	switch s.Status {
+	case ark.StatusDeploying, ark.StatusStopping, ark.StatusDeleting:
+		return true, nil
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM update_logs WHERE service_id = ? AND result = 'RUNNING'`, s.ID).Scan(&n)
+	return n > 0, err
+}
+
+func busyError(s *ark.Service) error {
+	return ark.Errorf(ark.EServiceBusy, "Service %s is %s and cannot be updated until that finishes.", s.Name, s.Status)
+}
+
+// UpdateService applies an accepted PUT. A status change (start or stop) is an event; a config
+// change writes the new desired config and, in the same transaction, a RUNNING update-log entry,
+// returned as the second result. When upd carries both, only the status applies. ark.EServiceBusy
+// while a deployment, update or stop is in progress.
+func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.ServiceUpdate) (*ark.Service, *ark.UpdateLog, error) {
+	var s *ark.Service
+	var entry *ark.UpdateLog
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if s, err = serviceTx(ctx, tx, projectID, id); err != nil {
+			return err
+		}
+		now := db.Now()
+		ms := now.UnixMilli()
+		var events []ark.Event
+		if upd.Status != nil || upd.Config != nil {
+			isBusy, err := busy(ctx, tx, s)
+			if err != nil {
+				return err
+			}
+			switch {
+			case upd.Status != nil:
+				ev, err := applyStatus(s, *upd.Status, isBusy, now)
+				if err != nil {
+					return err
+				}
+				events = append(events, ev...)
+			default:
+				if isBusy {
+					return busyError(s)
+				}
+				if err := resolveModels(ctx, tx, projectID, upd.Config); err != nil {
+					return err
+				}
+				if entry, err = db.acceptConfig(ctx, tx, s, upd.Config, ms); err != nil {
+					return err
+				}
+				events = append(events, normal(ark.EventUpdating))
+			}
+		}
+		if upd.Description != nil {
+			s.Description = *upd.Description
+		}
+		if upd.Schedule != nil {
+			s.Schedule = *upd.Schedule
+			if len(s.Schedule) > 0 {
+				s.DueTime = now.Add(s.Schedule[0].Span())
+				events = append(events, normal(fmt.Sprintf(ark.EventAutoStopEnabled, int64(s.Schedule[0].Span().Seconds()))))
+			} else if !s.DueTime.IsZero() {
+				s.DueTime = time.Time{}
+				events = append(events, normal(ark.EventAutoStopDisabled))
+			}
+		}
+		if upd.AdditionalProperties != nil {
+			s.AdditionalProperties = upd.AdditionalProperties
+		}
+		if upd.LoadBalancerPolicy != nil {
+			s.LoadBalancerPolicy = *upd.LoadBalancerPolicy
+		}
+		if upd.ServiceSecrets != nil {
+			s.ServiceSecrets = *upd.ServiceSecrets
+		}
+		if upd.Priority != nil {
+			s.Priority = *upd.Priority
+		}
+		s.OperationTime = now
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET description = ?, schedule = ?, due_time = ?,
+			additional_properties = ?, load_balancer_policy = ?, service_secrets = ?, priority = ?, config = ?,
+			status = ?, progress = ?, error_msg = ?, update_time = ?, operation_time = ?, transition_at = ? WHERE id = ?`,
+			s.Description, mustJSON(s.Schedule), ark.Millis(s.DueTime), mustJSON(s.AdditionalProperties),
+			s.LoadBalancerPolicy, mustJSON(s.ServiceSecrets), s.Priority, mustJSON(s.Config), s.Status, s.Progress,
+			s.ErrorMsg, ark.Millis(s.UpdateTime), ms, ark.Millis(s.TransitionAt), s.ID); err != nil {
+			return err
+		}
+		return addEvents(ctx, tx, s.ID, ms, events...)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, entry, nil
+}
+
+// applyStatus turns PUT status=running|stopped into the service's next status. Starting a running
+// service or stopping a stopped one changes nothing.
+func applyStatus(s *ark.Service, want string, isBusy bool, now time.Time) ([]ark.Event, error) {
+	switch want {
+	case ark.StatusStopped:
+		if s.Status == ark.StatusStopped {
+			return nil, nil
+		}
+		if isBusy {
+			return nil, busyError(s)
+		}
+		s.Status, s.Progress, s.TransitionAt = ark.StatusStopping, 0, now
+		return []ark.Event{normal(ark.EventStopping)}, nil
+	case ark.StatusRunning:
+		if s.Status == ark.StatusRunning || s.Status == ark.StatusConcerning {
+			return nil, nil
+		}
+		if isBusy {
+			return nil, busyError(s)
+		}
+		s.Status, s.Progress, s.ErrorMsg, s.TransitionAt = ark.StatusDeploying, 0, "", now
+		if len(s.Schedule) > 0 {
+			s.DueTime = now.Add(s.Schedule[0].Span())
+		}
+		return []ark.Event{normal(ark.EventStarting)}, nil
+	}
+	return nil, ark.Errorf(ark.EInvalidParam, "Parameter (status) is invalid: use running or stopped.")
+}
+
+// acceptConfig makes cfg the service's desired configuration and writes its RUNNING entry.
+func (db *DB) acceptConfig(ctx context.Context, tx *sql.Tx, s *ark.Service, cfg []ark.ServiceConfig, now int64) (*ark.UpdateLog, error) {
+	ut, err := nextUpdateTime(ctx, tx, s.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	// Only a configuration that is serving can be rolled back to; a stopped or failed service has
+	// nothing to go back to, so a failed update leaves it failed.
+	var prev []ark.ServiceConfig
+	if s.Status == ark.StatusRunning || s.Status == ark.StatusConcerning {
+		prev = s.Config
+	}
+	entry := &ark.UpdateLog{ServiceID: s.ID, UpdateTime: ut, Result: ark.ResultRunning, Config: cfg, Previous: prev, ClusterID: s.ClusterID}
+	if err := insertLog(ctx, tx, entry); err != nil {
+		return nil, err
+	}
+	if err := setServiceModels(ctx, tx, s.ID, cfg, prev); err != nil {
+		return nil, err
+	}
+	s.Config = cfg
+	s.Status, s.Progress, s.ErrorMsg = ark.StatusDeploying, 0, ""
+	s.UpdateTime, s.TransitionAt = time.UnixMilli(ut), time.UnixMilli(now)
+	return entry, nil
+}
+
+// DeleteService marks a service deleted (it answers 404 from now on) and leaves it to the engine to
+// stop its instances and purge it. ark.EServiceNotFound.
+func (db *DB) DeleteService(ctx context.Context, projectID, id string) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := serviceTx(ctx, tx, projectID, id); err != nil {
+			return err
+		}
+		ms := db.nowMs()
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET deleted = 1, status = ?, operation_time = ?, transition_at = ? WHERE id = ?`,
+			ark.StatusDeleting, ms, ms, id); err != nil {
+			return err
+		}
+		return addEvents(ctx, tx, id, ms, normal(ark.EventDeleting))
+	})
+}
+
+func scanLog(sc interface{ Scan(...any) error }) (ark.UpdateLog, error) {
+	var l ark.UpdateLog
+	var cfg, prev, ext string
+	var fin int64
+	if err := sc.Scan(&l.ServiceID, &l.UpdateTime, &l.Result, &cfg, &prev, &l.ClusterID, &ext, &fin); err != nil {
+		return l, err
+	}
+	l.FinishedAt = msTime(fin)
+	return l, errors.Join(fromJSON(cfg, &l.Config), fromJSON(prev, &l.Previous), fromJSON(ext, &l.ExtendConfig))
+}
+
+const logCols = `service_id, update_time, result, config, previous, cluster_id, extend_config, finished_at`
+
+// UpdateLogs returns a live service and its update-log entries, newest first; with updateTime set,
+// only the entry accepted at that millisecond (none when there is no such entry).
+func (db *DB) UpdateLogs(ctx context.Context, projectID, serviceID string, updateTime *int64) (*ark.Service, []ark.UpdateLog, error) {
+	var s *ark.Service
+	var out []ark.UpdateLog
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if s, err = serviceTx(ctx, tx, projectID, serviceID); err != nil {
+			return err
+		}
+		q := `SELECT ` + logCols + ` FROM update_logs WHERE service_id = ?`
+		args := []any{serviceID}
+		if updateTime != nil {
+			q, args = q+` AND update_time = ?`, append(args, *updateTime)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY update_time DESC`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			l, err := scanLog(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, l)
+		}
+		return rows.Err()
+	})
+	return s, out, err
+}
+
+// ListEvents returns a live service and one page of its events with the total that match.
+func (db *DB) ListEvents(ctx context.Context, f ark.EventFilter) (*ark.Service, []ark.Event, int, error) {
+	var s *ark.Service
+	var out []ark.Event
+	var total int
+	where := []string{"service_id = ?"}
+	args := []any{f.ServiceID}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if f.Info != "" {
+		where, args = append(where, `info LIKE ? ESCAPE '\'`), append(args, likeEscape(f.Info))
+	}
+	if !f.Start.IsZero() {
+		where, args = append(where, "occur_time >= ?"), append(args, f.Start.UnixMilli())
+	}
+	if !f.End.IsZero() {
+		where, args = append(where, "occur_time <= ?"), append(args, f.End.UnixMilli())
+	}
+	cond := strings.Join(where, " AND ")
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if s, err = serviceTx(ctx, tx, f.ProjectID, f.ServiceID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE `+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		o := order(f.Order)
+		rows, err := tx.QueryContext(ctx, `SELECT service_id, type, info, occur_time FROM events WHERE `+cond+
+			` ORDER BY occur_time `+o+`, id `+o+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e ark.Event
+			var t int64
+			if err := rows.Scan(&e.ServiceID, &e.Type, &e.Info, &t); err != nil {
+				return err
+			}
+			e.OccurTime = msTime(t)
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return s, out, total, err
+}
