@@ -1,11 +1,203 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/arkserve/arkserve/internal/iam"
+	"github.com/arkserve/arkserve/internal/sqlite"
 )
+
+const adminUsage = `Usage: arkserve admin [--data-dir DIR] <command>
+
+Works directly on a data dir (the server may be running). Commands:
+  project create NAME [--description TEXT] [--domain Default]
+  project list
+  user create NAME [--domain Default]       password from stdin (first line) or ARKSERVE_NEW_PASSWORD
+  user password NAME                        set a new password (same sources)
+  user list
+  role assign --user USER --project PROJECT --role admin|member|reader
+  role unassign --user USER --project PROJECT --role admin|member|reader
+`
 
 // runAdmin runs the admin commands on a data dir.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return usageError("admin commands are not built yet")
+	fs := flag.NewFlagSet("arkserve admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
+	def := os.Getenv("ARKSERVE_DATA_DIR")
+	if def == "" {
+		def = DefaultConfig().DataDir
+	}
+	dataDir := fs.String("data-dir", def, "data directory (env ARKSERVE_DATA_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) < 2 {
+		fmt.Fprint(stderr, adminUsage)
+		return usageError("admin: a noun and a verb are required")
+	}
+	if _, err := os.Stat(filepath.Join(*dataDir, "arkserve.db")); err != nil {
+		return fmt.Errorf("no arkserve database in %s (start the server once, or pass --data-dir): %w", *dataDir, err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, "arkserve.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	key, err := iam.LoadOrCreateKey(filepath.Join(*dataDir, "token.key"))
+	if err != nil {
+		return err
+	}
+	svc := &iam.Service{Store: db, Key: key}
+	if err := svc.Open(ctx); err != nil {
+		return err
+	}
+	a := &admin{iam: svc, stdout: stdout, stderr: stderr, stdin: os.Stdin}
+	return a.run(ctx, rest[0], rest[1], rest[2:])
+}
+
+type admin struct {
+	iam    *iam.Service
+	stdout io.Writer
+	stderr io.Writer
+	stdin  io.Reader
+}
+
+func (a *admin) run(ctx context.Context, noun, verb string, args []string) error {
+	fs := flag.NewFlagSet("arkserve admin "+noun+" "+verb, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	domain := fs.String("domain", "Default", "domain name or id")
+	desc := fs.String("description", "", "description")
+	user := fs.String("user", "", "user name or id")
+	project := fs.String("project", "", "project name or id")
+	role := fs.String("role", "", "admin, member or reader")
+	// Flags may follow the positional NAME.
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	name := ""
+	if len(pos) > 0 {
+		name = pos[0]
+	}
+	needName := func() error {
+		if name == "" {
+			return usageError(fmt.Sprintf("admin %s %s: NAME is required", noun, verb))
+		}
+		return nil
+	}
+	switch noun + " " + verb {
+	case "project create":
+		if err := needName(); err != nil {
+			return err
+		}
+		p, err := a.iam.CreateProject(ctx, *domain, name, *desc)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "created project %s (id %s)\n", p.Name, p.ID)
+	case "project list":
+		ps, err := a.iam.ListProjects(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tDOMAIN\tROLES")
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Project.ID, p.Project.Name, p.Project.DomainID, roles(p.Roles, true))
+		}
+		return tw.Flush()
+	case "user create", "user password":
+		if err := needName(); err != nil {
+			return err
+		}
+		pw, err := a.readPassword()
+		if err != nil {
+			return err
+		}
+		if verb == "password" {
+			if err := a.iam.SetPassword(ctx, name, pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "password of %s changed\n", name)
+			return nil
+		}
+		u, err := a.iam.CreateUser(ctx, *domain, name, pw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "created user %s (id %s)\n", u.Name, u.ID)
+	case "user list":
+		us, err := a.iam.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tDOMAIN\tENABLED\tROLES")
+		for _, u := range us {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.User.ID, u.User.Name, u.User.DomainID, u.User.Enabled, roles(u.Roles, false))
+		}
+		return tw.Flush()
+	case "role assign", "role unassign":
+		if *user == "" || *project == "" || *role == "" {
+			return usageError("admin role " + verb + ": --user, --project and --role are required")
+		}
+		op := a.iam.AssignRole
+		if verb == "unassign" {
+			op = a.iam.UnassignRole
+		}
+		if err := op(ctx, *user, *project, *role); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "role %s %sed: user %s, project %s\n", *role, verb, *user, *project)
+	default:
+		fmt.Fprint(a.stderr, adminUsage)
+		return usageError(fmt.Sprintf("admin: unknown command %q", noun+" "+verb))
+	}
+	return nil
+}
+
+// readPassword takes the password from ARKSERVE_NEW_PASSWORD or the first line of stdin, never
+// from a flag (flags show in ps).
+func (a *admin) readPassword() (string, error) {
+	if pw := os.Getenv("ARKSERVE_NEW_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageError("a password is required: set ARKSERVE_NEW_PASSWORD or write it to stdin")
+	}
+	return pw, nil
+}
+
+func roles(as []iam.Assignment, byUser bool) string {
+	parts := make([]string, 0, len(as))
+	for _, a := range as {
+		who := a.ProjectName
+		if byUser {
+			who = a.UserName
+		}
+		parts = append(parts, who+":"+a.Role)
+	}
+	return strings.Join(parts, ",")
 }

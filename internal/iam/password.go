@@ -16,8 +16,10 @@ import (
 const (
 	MinPasswordLen = 8  // characters
 	MaxPasswordLen = 72 // bytes
-	bcryptCost     = 10
 )
+
+// bcryptCost is the bcrypt work factor (a variable only so that tests can lower it).
+var bcryptCost = 10
 
 // CheckPassword tells whether password is acceptable for a new or changed password.
 func CheckPassword(password string) error {

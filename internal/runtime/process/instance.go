@@ -51,8 +51,8 @@ func (in *Instance) wait() {
 	_ = syscall.Kill(-in.PID, syscall.SIGKILL)
 	in.exitErr = describeExit(err)
 	_ = os.Remove(in.rt.recordPath(in.ID))
-	close(in.exited)
 	in.rt.logger().Info("instance exited", "instance", in.ID, "pid", in.PID, "status", in.exitErr.Error())
+	close(in.exited)
 }
 
 // describeExit turns Wait's result into the error ExitError reports: never nil, since an instance
@@ -64,12 +64,27 @@ func describeExit(err error) error {
 		return errors.New("exit status 0")
 	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Errorf("killed by signal %s", ws.Signal())
+			return fmt.Errorf("killed by signal %s", signalName(ws.Signal()))
 		}
 		return errors.New(ee.Error()) // "exit status N"
 	default:
 		return err
 	}
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGILL: "SIGILL",
+	syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGSYS: "SIGSYS",
+}
+
+func signalName(s syscall.Signal) string {
+	if n, ok := signalNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", int(s))
 }
 
 // Addr is the instance's host:port.
@@ -79,7 +94,7 @@ func (in *Instance) Addr() string { return fmt.Sprintf("127.0.0.1:%d", in.Port) 
 func (in *Instance) Exited() <-chan struct{} { return in.exited }
 
 // ExitError is nil while the instance runs. After it exited, it says how: "exit status 3",
-// "killed by signal killed", or "exit status 0" (an instance is not supposed to end, so this is
+// "killed by signal SIGKILL", or "exit status 0" (an instance is not supposed to end, so this is
 // never nil after exit).
 func (in *Instance) ExitError() error {
 	select {

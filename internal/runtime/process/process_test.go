@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 // for instances that run as nobody.
 func openDir(t *testing.T) string {
 	t.Helper()
-	d := t.TempDir() // TMPDIR/TestName123/001, both 0700
+	d := t.TempDir() // TMPDIR/TestName123/001; the first is 0700
 	for _, p := range []string{filepath.Dir(d), d} {
 		if err := os.Chmod(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -66,7 +67,7 @@ func ownerOf(t *testing.T, path string) (uid, gid uint32) {
 
 func newRuntime(t *testing.T) *process.Runtime {
 	t.Helper()
-	return &process.Runtime{Dir: filepath.Join(openDir(t), "instances")}
+	return &process.Runtime{Dir: filepath.Join(openDir(t), "instances"), Logger: slog.New(slog.DiscardHandler)}
 }
 
 var ids int
@@ -286,15 +287,36 @@ func TestRunAsNobody(t *testing.T) {
 	}
 	rt := newRuntime(t)
 	rt.RunAs = &process.Credential{UID: 65534, GID: 65534}
-	s := spec(t, nil)
-	s.Health = ark.Health{CheckMethod: "EXEC", Command: `test "$(id -u)" = 65534`, PeriodSeconds: 1}
-	in := start(t, rt, s)
-	mustReady(t, in) // the EXEC check runs as nobody too
+	in := start(t, rt, spec(t, nil))
+	mustReady(t, in)
 	if got := get(t, in, "/id"); got != "65534 65534 []" {
 		t.Errorf("GET /id = %q; want uid 65534, gid 65534, no supplementary groups", got)
 	}
 	if uid, gid := ownerOf(t, in.Dir); uid != 65534 || gid != 65534 {
 		t.Errorf("instance directory owned by %d:%d; want 65534:65534", uid, gid)
+	}
+
+	// The EXEC check runs as the same user.
+	s := spec(t, nil)
+	s.Cmd = "exec sleep 60"
+	s.Health = ark.Health{CheckMethod: "EXEC", Command: `test "$(id -u):$(id -g)" = 65534:65534 && touch "$HOME/ok"`}
+	in = start(t, rt, s)
+	mustReady(t, in)
+	if uid, _ := ownerOf(t, filepath.Join(in.Dir, "ok")); uid != 65534 {
+		t.Errorf("a file the check wrote in HOME is owned by %d; want 65534", uid)
+	}
+
+	// A root directory nobody cannot traverse is refused with a clear error.
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	closed := &process.Runtime{Dir: filepath.Join(private, "instances"), RunAs: rt.RunAs}
+	if in, err := closed.Start(context.Background(), spec(t, nil)); err == nil || !strings.Contains(err.Error(), "cannot reach") {
+		if in != nil {
+			in.Stop(context.Background())
+		}
+		t.Errorf("Start under a 0700 directory = %v; want an error saying the instances cannot reach it", err)
 	}
 }
 
@@ -319,8 +341,8 @@ func TestStopEscalatesToKill(t *testing.T) {
 			t.Errorf("Stop #%d = %v", i, err)
 		}
 	}
-	if got := in.ExitError(); got == nil || got.Error() != "killed by signal killed" {
-		t.Errorf("ExitError = %v; want killed by signal killed (SIGTERM was ignored)", got)
+	if got := in.ExitError(); got == nil || got.Error() != "killed by signal SIGKILL" {
+		t.Errorf("ExitError = %v; want killed by signal SIGKILL (SIGTERM was ignored)", got)
 	}
 	if err := in.Stop(context.Background()); err != nil {
 		t.Errorf("second Stop = %v", err)
@@ -399,14 +421,14 @@ func TestExecHealth(t *testing.T) {
 
 func TestStopStale(t *testing.T) {
 	dir := filepath.Join(openDir(t), "instances")
-	old := &process.Runtime{Dir: dir} // the server that crashed
+	old := &process.Runtime{Dir: dir, Logger: slog.New(slog.DiscardHandler)} // the server that crashed
 	s := spec(t, nil)
 	s.Cmd = `sleep 300 & echo "child $!"; "` + model + `"` // the model is a child of the shell
 	in := start(t, old, s)
 	mustReady(t, in)
 	child := childPID(t, in)
 
-	cur := &process.Runtime{Dir: dir} // the server that started afterwards
+	cur := &process.Runtime{Dir: dir, Logger: slog.New(slog.DiscardHandler)} // the server that started afterwards
 	mine := start(t, cur, spec(t, nil))
 	n, err := cur.StopStale(context.Background())
 	if err != nil || n != 1 {

@@ -115,6 +115,11 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 	if err := os.MkdirAll(r.Dir, 0o711); err != nil {
 		return nil, fmt.Errorf("process: instance root: %w", err)
 	}
+	if r.RunAs != nil {
+		if err := reachable(r.Dir, *r.RunAs); err != nil {
+			return nil, err
+		}
+	}
 	home := filepath.Join(r.Dir, spec.InstanceID)
 	if err := os.Mkdir(home, 0o700); err != nil {
 		return nil, fmt.Errorf("process: instance directory: %w", err)
@@ -224,6 +229,36 @@ func (r *Runtime) sysProcAttr() *syscall.SysProcAttr {
 		a.Credential = &syscall.Credential{Uid: r.RunAs.UID, Gid: r.RunAs.GID, Groups: []uint32{}}
 	}
 	return a
+}
+
+// reachable checks that user c can traverse dir and every directory above it, so that an
+// instance can reach its HOME: a data directory of mode 0700 above Dir would make every HOME
+// unreachable, and failing loudly beats instances that fail in odd ways.
+func reachable(dir string, c Credential) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("process: instance root: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		mode := fi.Mode().Perm()
+		switch {
+		case !ok:
+		case st.Uid == c.UID && mode&0o100 != 0:
+		case st.Uid != c.UID && st.Gid == c.GID && mode&0o010 != 0:
+		case st.Uid != c.UID && st.Gid != c.GID && mode&0o001 != 0:
+		default:
+			return fmt.Errorf("process: instances run as uid %d cannot reach their directories under %s: %s has mode %#o",
+				c.UID, abs, p, mode)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago. Another process may take it

@@ -1,0 +1,146 @@
+package rollout
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// group is the instances of one config entry: one model version, instance_count slots.
+type group struct {
+	// Set by planGroup, never changed afterwards.
+	key       string // model id + hash of the entry's instance-relevant config
+	cfg       ark.ServiceConfig
+	label     string       // name@version, for events
+	spec      InstanceSpec // template: InstanceID is filled per instance
+	timeout   time.Duration
+	period    time.Duration // liveness probe interval once ready
+	threshold int           // consecutive failed liveness probes that make a ready instance not ready
+
+	slots []*slot // len = instance_count; each slot's fields are guarded by Engine.mu
+}
+
+// planGroup turns a config entry and its model into what starting its instances needs. It fails
+// with a user-facing message when the model cannot be run.
+func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, defaultTimeout time.Duration) (*group, error) {
+	label := modelLabel(c, m)
+	cmd := m.Cmd
+	if cmd == "" {
+		cmd = launch[m.Runtime]
+	}
+	if cmd == "" {
+		cmd = launch[m.ModelType]
+	}
+	if cmd == "" {
+		return nil, fmt.Errorf("model %s has no cmd and this server has no launch command for its runtime %q (model type %s)",
+			label, m.Runtime, m.ModelType)
+	}
+	if m.SourceLocation == "" {
+		return nil, fmt.Errorf("model %s has no source location", label)
+	}
+	if c.InstanceCount < 1 {
+		return nil, fmt.Errorf("model %s: instance_count %d; at least 1 is needed", label, c.InstanceCount)
+	}
+	grace := time.Duration(ark.DefaultGracePeriod) * time.Second
+	if p, ok := c.AdditionalProperties[c.ModelID]; ok && p.TerminationGracePeriodSeconds != nil {
+		grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
+	}
+	timeout := defaultTimeout
+	if c.DeployTimeoutSeconds > 0 {
+		timeout = time.Duration(c.DeployTimeoutSeconds) * time.Second
+	}
+	h := m.Health
+	d := ark.DefaultHealth()
+	period := time.Duration(orDefault(h.PeriodSeconds, d.PeriodSeconds)) * time.Second
+	threshold := orDefault(h.FailureThreshold, d.FailureThreshold)
+	g := &group{
+		key: entryKey(c), cfg: c, label: label, timeout: timeout, period: period, threshold: threshold,
+		spec: InstanceSpec{ModelID: c.ModelID, ModelDir: m.SourceLocation, Cmd: cmd, Env: c.Envs,
+			Health: h, GracePeriod: grace},
+	}
+	for range c.InstanceCount {
+		g.slots = append(g.slots, &slot{})
+	}
+	return g, nil
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func modelLabel(c ark.ServiceConfig, m *ark.Model) string {
+	name, version := c.ModelName, c.ModelVersion
+	if m != nil {
+		if name == "" {
+			name = m.Name
+		}
+		if version == "" {
+			version = m.Version
+		}
+	}
+	if name == "" {
+		return c.ModelID
+	}
+	return name + "@" + version
+}
+
+// entryKey identifies what an entry's instances run: the model and every field that reaches the
+// instances. The weight is left out: it only steers traffic.
+func entryKey(c ark.ServiceConfig) string {
+	c.Weight = 0
+	return c.ModelID + "-" + hash(c)
+}
+
+// configKey identifies a whole configuration (weights included).
+func configKey(cfgs []ark.ServiceConfig) string { return hash(cfgs) }
+
+func hash(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // ark.ServiceConfig always marshals
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}
+
+// secretKeyRE matches the names of variables whose values are treated as secrets.
+var secretKeyRE = regexp.MustCompile(`(?i)key|secret|passw|token|credential|auth|private|cert|pwd`)
+
+// redact replaces, in s, the values of the secret-looking variables of env with "******", longest
+// first, so that an instance printing its environment does not put secrets into events.
+func redact(s string, env map[string]string) string {
+	var vals []string
+	for k, v := range env {
+		if len(v) >= 4 && secretKeyRE.MatchString(k) {
+			vals = append(vals, v)
+		}
+	}
+	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
+	for _, v := range vals {
+		s = strings.ReplaceAll(s, v, "******")
+	}
+	return s
+}
+
+// backoff is the delay before restarting an instance that failed n times in a row: 1 s, doubling,
+// at most 5 minutes.
+func backoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 9 {
+		return 5 * time.Minute
+	}
+	return min(time.Second<<(n-1), 5*time.Minute)
+}
