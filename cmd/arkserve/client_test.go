@@ -400,7 +400,7 @@ func TestClientConnection(t *testing.T) {
 	}
 	// A second login replaces the file; it stays private.
 	withStdin(t, clientTestPassword+"\r\n")
-	mustCLI(t, "login") // the URL is the stored one
+	mustCLI(t, "login", "--password-stdin") // the URL is the stored one
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials after a second login: %v %v", st, err)
 	}

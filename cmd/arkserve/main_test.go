@@ -32,6 +32,18 @@ func MustRunMain(tb testing.TB, dataDir string) *Main {
 	return m
 }
 
+// dataDir returns a fresh data dir directly under the system temp dir: instances run as nobody
+// when the tests run as root, and t.TempDir's parent (mode 0700) would keep them out.
+func dataDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "arkserve-e2e-data-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // client is a small JSON client for the tests.
 type client struct {
 	tb    testing.TB
@@ -198,7 +210,7 @@ func isInt(v any) bool {
 // model processes; then a restart on the same data dir.
 func TestUpdateLogsEndToEnd(t *testing.T) {
 	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
-	dir := t.TempDir()
+	dir := dataDir(t)
 	m := MustRunMain(t, dir)
 	defer func() { m.Close() }()
 	c := newClient(t, m)
@@ -326,7 +338,7 @@ func (c *client) events(pid, sid string) any {
 // service failed, and says why in the events.
 func TestFailingModel(t *testing.T) {
 	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
-	m := MustRunMain(t, t.TempDir())
+	m := MustRunMain(t, dataDir(t))
 	defer m.Close()
 	c := newClient(t, m)
 	pid := c.login()

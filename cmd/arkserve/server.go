@@ -55,11 +55,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 // Open opens the data dir, database, IAM, engine and HTTP server, in that order.
 func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
+		return err
+	}
+	if err := prepareDataDir(dir); err != nil {
 		return err
 	}
 	if m.DB, err = sqlite.Open(ctx, filepath.Join(dir, "arkserve.db")); err != nil {
@@ -84,7 +84,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		rt.RunAs = cred
 	}
-	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rt, Logger: m.Logger, LaunchCommands: cfg.LaunchCommands}
+	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Logger: m.Logger, LaunchCommands: cfg.LaunchCommands}
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancelEngine = cancel
 	m.engineDone.Add(1)
@@ -120,6 +120,24 @@ func (m *Main) Close() error {
 		errs = append(errs, m.DB.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// prepareDataDir creates the data dir. It is 0711: instances (which may run as another user) can
+// reach their own directories under instances/, but nobody else can list the data dir, and every
+// secret in it (database, key, password) is created 0600. SQLite gives its -wal and -shm files the
+// mode of the database file, so that file is created 0600 before SQLite opens it.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "arkserve.db"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	return f.Close()
 }
 
 // bootstrap creates the default domain, project and admin user on first start. The admin password

@@ -119,7 +119,7 @@ func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, p *ark.P
 			"cluster_id": pool.ID, "cluster_name": pool.Name, "status": "running", "description": "local host pool",
 			"owner": p.ProjectID, "project": p.ProjectID, "tenant": p.ProjectID, "created_at": pool.CreatedAt,
 			"allocatable_cpu_cores": pool.CPU, "allocatable_memory": pool.MemoryMB, "allocatable_gpus": pool.GPUs,
-			"nodes": map[string]any{"specification": "local", "count": 1, "available_count": 1},
+			"nodes":      map[string]any{"specification": "local", "count": 1, "available_count": 1},
 			"period_num": 0, "period_type": "", "product_id": "", "order_id": "",
 		})
 	}

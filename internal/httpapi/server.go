@@ -44,6 +44,7 @@ type Server struct {
 	Now            func() time.Time
 
 	catalog ark.SpecCatalog
+	known   *http.ServeMux
 	ln      net.Listener
 	srv     *http.Server
 	wg      sync.WaitGroup
@@ -124,27 +125,32 @@ func (s *Server) Handler() http.Handler {
 		s.init()
 	}
 	mux := http.NewServeMux()
+	// known holds the method-less paths: a request that the routes do not match but a known path
+	// does used a wrong method. (Method-less patterns cannot live in mux itself: they would conflict
+	// with /services/{service_id} versus /services/specifications.)
+	s.known = http.NewServeMux()
 	s.registerKeystone(mux)
 	s.registerModelArts(mux)
 	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	// Anything else: the ModelArts error body, never the mux's plain-text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := s.known.Handler(r); pattern != "" {
+			s.writeError(w, r, ark.Errorf(ark.EMethod, "The method %s is not allowed on %s.", r.Method, r.URL.Path))
+			return
+		}
 		s.writeError(w, r, ark.Errorf(ark.ENoRoute, "The API %s %s does not exist.", r.Method, r.URL.Path))
 	})
 	return s.withRequestID(s.withRecover(s.withLimits(mux)))
 }
 
-// route registers h for "METHOD PATH" and makes other methods on PATH answer 405 with the
-// ModelArts body. ServeMux prefers the pattern with a method, so the method-less pattern only
-// catches the rest.
+// route registers h for "METHOD PATH" and records PATH, so that other methods on it answer 405
+// with the ModelArts body instead of 404 (see Handler).
 func route(mux *http.ServeMux, seen map[string]bool, s *Server, pattern string, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, h)
 	_, path, _ := cutSpace(pattern)
 	if !seen[path] {
 		seen[path] = true
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			s.writeError(w, r, ark.Errorf(ark.EMethod, "The method %s is not allowed on %s.", r.Method, r.URL.Path))
-		})
+		s.known.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
 	}
 }
 

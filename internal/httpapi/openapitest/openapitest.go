@@ -307,6 +307,11 @@ func parseTemplate(t string) []segment {
 // match returns the path item for a concrete path: among the templates that match, the one with a
 // literal segment where the others have a parameter, leftmost difference first.
 func (v *Validator) match(path string) *pathItem {
+	if strings.Contains(path, "://") {
+		if u, err := url.Parse(path); err == nil {
+			path = u.EscapedPath()
+		}
+	}
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
@@ -426,7 +431,8 @@ func pick(rs map[string]*response, code string) *response {
 }
 
 // ValidateResponse checks that status is documented for the operation matching method and path
-// (a concrete path such as /v1/p1/services/specifications, optionally with a query string) and
+// (a concrete, escaped URL path such as /v1/p1/services/specifications, optionally with a query
+// string; a full URL is reduced to its path) and
 // that body is what that response describes: valid JSON against its schema, or empty when the
 // response has no content. HEAD requests are checked against GET and must have an empty body.
 func (v *Validator) ValidateResponse(method, path string, status int, body []byte) error {
@@ -478,9 +484,37 @@ func (r *response) validateBody(name string, head bool, status int, body []byte)
 		return fmt.Errorf("%s → %d: body is not JSON (%v): %s", name, status, err, clip(body))
 	}
 	if err := r.schema.Validate(inst); err != nil {
-		return fmt.Errorf("%s → %d: body does not match %s: %w\nbody: %s", name, status, r.where, err, clip(body))
+		where := ""
+		if strings.HasPrefix(r.where, "/components/") {
+			where = " (#" + r.where + ")"
+		}
+		return &BodyError{Op: name, Status: status, Body: body, Err: err,
+			msg: fmt.Sprintf("%s → %d: body does not match the schema%s:%s\nbody: %s", name, status, where,
+				details(err), clip(body))}
 	}
 	return nil
+}
+
+// BodyError is a response body that does not match its schema.
+type BodyError struct {
+	Op     string // "GET /v1/p/services/s/logs (GET /v1/{project_id}/services/{service_id}/logs)"
+	Status int
+	Body   []byte
+	Err    error // the *jsonschema.ValidationError
+	msg    string
+}
+
+func (e *BodyError) Error() string { return e.msg }
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// details drops the first line of a jsonschema error ("jsonschema validation failed with <url>"),
+// keeping the list of violations.
+func details(err error) string {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 && strings.HasPrefix(msg, "jsonschema validation failed") {
+		return msg[i:]
+	}
+	return " " + msg
 }
 
 func clip(b []byte) string {
