@@ -246,7 +246,7 @@ func TestClientEndToEnd(t *testing.T) {
 		t.Fatalf("%d log entries:\n%s", len(logs.Logs), raw)
 	}
 	for _, l := range logs.Logs {
-		if want := time.UnixMilli(l.UpdateTime).In(clientLocation).Format("2006-01-02T15:04:05.000+02:00"); !strings.Contains(table, want+"  "+l.Result) {
+		if want := time.UnixMilli(l.UpdateTime).In(clientLocation).Format("2006-01-02T15:04:05.000Z07:00"); !strings.Contains(table, want+"  "+l.Result) {
 			t.Errorf("the table has no row %s %s:\n%s", want, l.Result, table)
 		}
 	}
@@ -294,8 +294,36 @@ func TestClientEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCLI(t, "services", "show", svc)), &detail); err != nil || detail["description"] != "digits, described" {
 		t.Fatalf("description after update: %v %v", detail["description"], err)
 	}
+	body := filepath.Join(t.TempDir(), "update.json")
+	if err := os.WriteFile(body, []byte(`{"description": "from a file"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "services", "update", svc, "--file", body)
+	if err := json.Unmarshal([]byte(mustCLI(t, "services", "show", svc)), &detail); err != nil || detail["description"] != "from a file" {
+		t.Fatalf("description after update --file: %v %v", detail["description"], err)
+	}
+	withStdin(t, `{"service_name":"other","infer_type":"real-time","config":[{"model_id":"00000000-0000-0000-0000-000000000000",`+
+		`"weight":"100","specification":"modelarts.vm.cpu.2u","instance_count":1}]}`)
+	if _, err := cli(t, "services", "deploy", "--file", "-"); err == nil || !regexp.MustCompile(`^ModelArts\.3507: .+ \(HTTP 404\)$`).MatchString(err.Error()) {
+		t.Fatalf("deploy --file - with an unknown model: %v", err)
+	}
 	if out := mustCLI(t, "services", "stop", svc); out != "stopping service "+svc+"\n" {
 		t.Fatalf("stop printed %q", out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		s, _, err := api.ShowService(context.Background(), cr.ProjectID, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Status == "stopped" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service still %s 30s after stop", s.Status)
+		}
+	}
+	if out := mustCLI(t, "services", "start", svc); out != "starting service "+svc+"\n" {
+		t.Fatalf("start printed %q", out)
 	}
 
 	// Errors: the ModelArts code and message, and the HTTP status.
@@ -311,8 +339,20 @@ func TestClientEndToEnd(t *testing.T) {
 	if out := mustCLI(t, "services", "delete", svc); out != "deleted service "+svc+"\n" {
 		t.Fatalf("services delete printed %q", out)
 	}
-	if out := mustCLI(t, "models", "delete", m1, "--cascade"); strings.Count(out, "deleted model") != 2 {
-		t.Fatalf("models delete --cascade printed %q", out)
+	// The models stay in use until the engine has stopped the deleted service's instances.
+	deleted := ""
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := cli(t, "models", "delete", m1, "--cascade")
+		deleted += out
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "ModelArts.3009") || time.Now().After(deadline) {
+			t.Fatalf("models delete --cascade: %v", err)
+		}
+	}
+	if strings.Count(deleted, "deleted model") != 2 {
+		t.Fatalf("models delete --cascade printed %q", deleted)
 	}
 	if out := mustCLI(t, "models", "list"); strings.Count(strings.TrimSpace(out), "\n") != 1 || !strings.Contains(out, broken) {
 		t.Fatalf("models left:\n%s", out)
@@ -415,6 +455,22 @@ func TestClientConnection(t *testing.T) {
 	} {
 		if _, err := cli(t, args...); exitCode(err) != 2 {
 			t.Errorf("arkserve %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+	}
+}
+
+func TestCredentialsPath(t *testing.T) {
+	for _, tc := range []struct{ creds, xdg, home, want string }{
+		{"/x/creds.json", "/xdg", "/home/u", "/x/creds.json"},
+		{"", "/xdg", "/home/u", "/xdg/arkserve/credentials.json"},
+		{"", "relative", "/home/u", "/home/u/.config/arkserve/credentials.json"}, // XDG says: ignore relative
+		{"", "", "/home/u", "/home/u/.config/arkserve/credentials.json"},
+	} {
+		t.Setenv("ARKSERVE_CREDENTIALS", tc.creds)
+		t.Setenv("XDG_CONFIG_HOME", tc.xdg)
+		t.Setenv("HOME", tc.home)
+		if got, err := credentialsPath(); err != nil || got != tc.want {
+			t.Errorf("%+v: credentialsPath() = %q, %v", tc, got, err)
 		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/arkserve/arkserve/internal/httpapi"
+	"github.com/arkserve/arkserve/internal/httpapi/openapitest"
 )
 
 const testPassword = "Test-Secret-123!"
@@ -44,15 +47,28 @@ func dataDir(tb testing.TB) string {
 	return dir
 }
 
-// client is a small JSON client for the tests.
+// client is a small JSON client for the tests. Every response it receives is validated against
+// the OpenAPI document.
 type client struct {
 	tb    testing.TB
 	base  string
 	token string
+	http  *http.Client
 }
 
 func newClient(tb testing.TB, m *Main) *client {
-	return &client{tb: tb, base: "http://" + m.HTTP.ListenAddr()}
+	tb.Helper()
+	v, err := openapitest.Load(httpapi.OpenAPI())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rt := openapitest.NewRoundTripper(v, nil)
+	tb.Cleanup(func() {
+		for _, err := range rt.Errors() {
+			tb.Errorf("OpenAPI: %v", err)
+		}
+	})
+	return &client{tb: tb, base: "http://" + m.HTTP.ListenAddr(), http: &http.Client{Transport: rt}}
 }
 
 // do sends a request and returns the status and the body decoded with UseNumber (so that integer
@@ -75,7 +91,7 @@ func (c *client) do(method, path string, body any) (int, http.Header, any) {
 	if c.token != "" {
 		req.Header.Set("X-Auth-Token", c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.tb.Fatal(err)
 	}

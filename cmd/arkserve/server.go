@@ -195,4 +195,3 @@ func localPool(dir string) ark.Pool {
 	}
 	return ark.Pool{ID: poolID(dir), Name: "local", CPU: float64(runtime.NumCPU()), MemoryMB: hostMemoryMB(), CreatedAt: created}
 }
-

@@ -277,6 +277,14 @@ func ValidateServiceConfig(cfgs []ServiceConfig, catalog SpecCatalog) error {
 			if m := a.NodeAffinity.Mode; m != "required" && m != "preferred" {
 				return invalid("config.affinity.node_affinity.mode", "use required or preferred")
 			}
+			for _, pi := range a.NodeAffinity.PoolInfos {
+				if pi.PoolName == "" {
+					return required("config.affinity.node_affinity.pool_infos.pool_name")
+				}
+				if len(pi.Nodes) == 0 {
+					return required("config.affinity.node_affinity.pool_infos.nodes")
+				}
+			}
 		}
 	}
 	if sum != 100 {
@@ -443,6 +451,9 @@ func ValidateServiceProps(props map[string]ServiceAdditionalProperties) error {
 			}
 			if err := CheckText("smn_notification.topic_urn", n.TopicURN, MaxStringLen); err != nil {
 				return err
+			}
+			if len(n.Events) == 0 {
+				return required("smn_notification.events")
 			}
 			for _, e := range n.Events {
 				if e != 1 && e != 3 && e != 7 && e != 11 {

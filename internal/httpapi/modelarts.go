@@ -25,13 +25,25 @@ func (s *Server) registerModelArts(mux *http.ServeMux) {
 		{"GET " + v1 + "/services", false, s.handleServiceList},
 		{"GET " + v1 + "/services/specifications", false, s.handleSpecifications},
 		{"GET " + v1 + "/services/{service_id}", false, s.handleServiceShow},
-		{"PUT " + v1 + "/services/{service_id}", true, s.handleServiceUpdate},
-		{"DELETE " + v1 + "/services/{service_id}", true, s.handleServiceDelete},
+		{"PUT " + v1 + "/services/{service_id}", true, s.notSpecifications(s.handleServiceUpdate)},
+		{"DELETE " + v1 + "/services/{service_id}", true, s.notSpecifications(s.handleServiceDelete)},
 		{"GET " + v1 + "/services/{service_id}/events", false, s.handleServiceEvents},
 		{"GET " + v1 + "/services/{service_id}/logs", false, s.handleServiceLogs},
 		{"GET " + v1 + "/clusters", false, s.handleClusters},
 	} {
 		route(mux, seen, s, rt.pattern, s.project(rt.write, rt.h))
+	}
+}
+
+// notSpecifications answers 405 for PUT and DELETE on /services/specifications, which the
+// {service_id} patterns would otherwise take for a service id.
+func (s *Server) notSpecifications(h projectHandler) projectHandler {
+	return func(w http.ResponseWriter, r *http.Request, p *ark.Principal) {
+		if r.PathValue("service_id") == "specifications" {
+			s.writeError(w, r, ark.Errorf(ark.EMethod, "The method %s is not allowed on %s.", r.Method, r.URL.Path))
+			return
+		}
+		h(w, r, p)
 	}
 }
 

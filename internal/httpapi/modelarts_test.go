@@ -209,6 +209,9 @@ func TestErrors(t *testing.T) {
 		// Routing.
 		{"unknown route", "GET", v1 + "/nothing", e.admin, nil, nil, 404, ark.ENoRoute},
 		{"wrong method", "PATCH", one, e.admin, nil, nil, 405, ark.EMethod},
+		{"PUT on specifications", "PUT", svc + "/specifications", e.admin, []byte(`{}`), nil, 405, ark.EMethod},
+		{"DELETE on specifications", "DELETE", svc + "/specifications", e.admin, nil, nil, 405, ark.EMethod},
+		{"POST on openapi.json", "POST", "/openapi.json", "", []byte(`{}`), nil, 405, ark.EMethod},
 		{"POST on logs", "POST", one + "/logs", e.admin, []byte(`{}`), nil, 405, ark.EMethod},
 		// Not found.
 		{"unknown service logs", "GET", unknownSvc + "/logs", e.admin, nil, nil, 404, ark.EServiceNotFound},

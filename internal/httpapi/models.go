@@ -275,6 +275,9 @@ func (s *Server) modelFromRequest(req *createModelRequest, p *ark.Principal) (*a
 		if len(m.Dependencies) == 0 {
 			m.Dependencies = cf.Dependencies
 		}
+		if err := errors.Join(checkRawShape("config.json apis", m.Apis, true), checkRawShape("config.json dependencies", m.Dependencies, true)); err != nil {
+			return nil, ark.Errorf(ark.EModelConfig, "Config json file does not conform to the specification: apis and dependencies must be arrays.")
+		}
 		// Re-check what came from the file with the same rules as the request.
 		if err := ark.ValidateModel(m); err != nil {
 			return nil, err

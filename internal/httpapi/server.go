@@ -131,7 +131,7 @@ func (s *Server) Handler() http.Handler {
 	s.known = http.NewServeMux()
 	s.registerKeystone(mux)
 	s.registerModelArts(mux)
-	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	route(mux, map[string]bool{}, s, "GET /openapi.json", s.handleOpenAPI)
 	// Anything else: the ModelArts error body, never the mux's plain-text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := s.known.Handler(r); pattern != "" {

@@ -304,17 +304,19 @@ type serviceItem struct {
 
 type serviceDetail struct {
 	serviceItem
-	ClusterID          string              `json:"cluster_id,omitempty"`
-	PoolName           string              `json:"pool_name,omitempty"`
-	VPCID              string              `json:"vpc_id,omitempty"`
-	SubnetNetworkID    string              `json:"subnet_network_id,omitempty"`
-	SecurityGroupID    string              `json:"security_group_id,omitempty"`
-	ErrorMsg           string              `json:"error_msg,omitempty"`
-	Config             []serviceConfigView `json:"config"`
-	AccessAddress      string              `json:"access_address,omitempty"`
-	UpdateTime         int64               `json:"update_time"`
-	LoadBalancerPolicy string              `json:"load_balancer_policy,omitempty"`
-	Priority           int                 `json:"priority,omitempty"`
+	// Always present in details ({} when unset), as in the reference's example.
+	AdditionalProperties map[string]ark.ServiceAdditionalProperties `json:"additional_properties"`
+	ClusterID            string                                     `json:"cluster_id,omitempty"`
+	PoolName             string                                     `json:"pool_name,omitempty"`
+	VPCID                string                                     `json:"vpc_id,omitempty"`
+	SubnetNetworkID      string                                     `json:"subnet_network_id,omitempty"`
+	SecurityGroupID      string                                     `json:"security_group_id,omitempty"`
+	ErrorMsg             string                                     `json:"error_msg,omitempty"`
+	Config               []serviceConfigView                        `json:"config"`
+	AccessAddress        string                                     `json:"access_address,omitempty"`
+	UpdateTime           int64                                      `json:"update_time"`
+	LoadBalancerPolicy   string                                     `json:"load_balancer_policy,omitempty"`
+	Priority             int                                        `json:"priority,omitempty"`
 }
 
 // serviceConfigView is QueryServiceConfig.
@@ -365,6 +367,7 @@ func (s *Server) handleServiceShow(w http.ResponseWriter, r *http.Request, p *ar
 	if svc.Status == ark.StatusFailed {
 		d.ErrorMsg = svc.ErrorMsg
 	}
+	d.AdditionalProperties = svc.AdditionalProperties
 	if d.AdditionalProperties == nil {
 		d.AdditionalProperties = map[string]ark.ServiceAdditionalProperties{}
 	}
