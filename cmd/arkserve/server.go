@@ -94,12 +94,8 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Logger.Error("engine stopped", "err", err)
 		}
 	}()
-	launch := map[string]bool{}
-	for k := range cfg.LaunchCommands {
-		launch[k] = true
-	}
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
-		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, LaunchRuntimes: launch, Pool: localPool(dir)}
+		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir)}
 	return m.HTTP.Open()
 }
 

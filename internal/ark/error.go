@@ -16,7 +16,6 @@ import (
 const (
 	EInternal           = "ModelArts.0010" // 500 Internal error.
 	EInvalidArgument    = "ModelArts.0101" // 400 Invalid Argument.
-	EParameter          = "ModelArts.0104" // 400 Parameter error.
 	EForbidden          = "ModelArts.0108" // 403 You are not authorized to perform the ({0}) operation.
 	ETokenMissing       = "ModelArts.0201" // 401 Token doesn't exist.
 	ETokenExpired       = "ModelArts.0202" // 401 Invalid token header because the token has expired.
@@ -24,7 +23,6 @@ const (
 	EProjectMismatch    = "ModelArts.0210" // 403 The project id in the request URL does not match the token.
 	ETokenNoProject     = "ModelArts.0212" // 401 Invalid token header because the token does not contain a project.
 	EAuthFailed         = "ModelArts.0213" // 401 arkserve: wrong user name or password (Keystone answers 401 here)
-	ETooManyRequests    = "ModelArts.2799" // 429 TooManyRequests
 	EModelNotFound      = "ModelArts.3001" // 404 Model ({0}) does not exist.
 	EModelExists        = "ModelArts.3002" // 409 Model ({0}, {1}) already exists.
 	EModelInUse         = "ModelArts.3009" // Failed to delete model, model ({0}) already deploy service.
@@ -37,8 +35,6 @@ const (
 	EDuplicateVersion   = "ModelArts.3516" // 400 ... the version of the model ... is the same.
 	EServiceBusy        = "ModelArts.3519" // 400 the service cannot be updated in its current state
 	ENotEnabled         = "ModelArts.3518" // 400 The {service_type} service has not been enabled or authorized.
-	EDueTime            = "ModelArts.3562" // 400 The value of field {due_time} must be a future time.
-	EInferType          = "ModelArts.3589" // 400 Model {id} cannot be used to deploy {service_type} service.
 	EEmpty              = "ModelArts.3610" // 400 Parameter {name} cannot be empty.
 	ENoSpec             = "ModelArts.3976" // 400 No resources are available for the selected specification.
 	EClusterNotFound    = "ModelArts.3547" // 400 Cluster {id} does not exist.
@@ -46,7 +42,6 @@ const (
 	EMethod             = "ModelArts.0405" // 405 arkserve: method not allowed on this API
 	ETooLarge           = "ModelArts.0413" // 413 arkserve: request body too large
 	EMediaType          = "ModelArts.0415" // 415 arkserve: the body must be JSON
-	EUnavailable        = "ModelArts.0503" // 503 arkserve: the server is shutting down or overloaded
 )
 
 // Error is the domain error: a ModelArts code and a message meant for the user. Anything that is not

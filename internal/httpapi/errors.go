@@ -10,7 +10,6 @@ import (
 var statusOf = map[string]int{
 	ark.EInternal:           http.StatusInternalServerError,
 	ark.EInvalidArgument:    http.StatusBadRequest,
-	ark.EParameter:          http.StatusBadRequest,
 	ark.EForbidden:          http.StatusForbidden,
 	ark.ETokenMissing:       http.StatusUnauthorized,
 	ark.ETokenExpired:       http.StatusUnauthorized,
@@ -18,7 +17,6 @@ var statusOf = map[string]int{
 	ark.EProjectMismatch:    http.StatusForbidden,
 	ark.ETokenNoProject:     http.StatusUnauthorized,
 	ark.EAuthFailed:         http.StatusUnauthorized,
-	ark.ETooManyRequests:    http.StatusTooManyRequests,
 	ark.EModelNotFound:      http.StatusNotFound,
 	ark.EModelExists:        http.StatusConflict,
 	ark.EModelInUse:         http.StatusBadRequest,
@@ -31,8 +29,6 @@ var statusOf = map[string]int{
 	ark.EDuplicateVersion:   http.StatusBadRequest,
 	ark.ENotEnabled:         http.StatusBadRequest,
 	ark.EServiceBusy:        http.StatusBadRequest,
-	ark.EDueTime:            http.StatusBadRequest,
-	ark.EInferType:          http.StatusBadRequest,
 	ark.EEmpty:              http.StatusBadRequest,
 	ark.ENoSpec:             http.StatusBadRequest,
 	ark.EClusterNotFound:    http.StatusBadRequest,
@@ -40,7 +36,6 @@ var statusOf = map[string]int{
 	ark.EMethod:             http.StatusMethodNotAllowed,
 	ark.ETooLarge:           http.StatusRequestEntityTooLarge,
 	ark.EMediaType:          http.StatusUnsupportedMediaType,
-	ark.EUnavailable:        http.StatusServiceUnavailable,
 }
 
 // errorBody is the reference's error body.

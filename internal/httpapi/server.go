@@ -37,11 +37,8 @@ type Server struct {
 	// CmdModelRoles are the roles allowed to register models that carry a cmd (a cmd runs on the
 	// host of the process runtime).
 	CmdModelRoles []string
-	// LaunchRuntimes are the model runtimes with a configured launch command, so that framework
-	// models without a cmd can be told apart from models that cannot run at all.
-	LaunchRuntimes map[string]bool
-	MaxBodyBytes   int64
-	Now            func() time.Time
+	MaxBodyBytes  int64
+	Now           func() time.Time
 
 	catalog ark.SpecCatalog
 	known   *http.ServeMux

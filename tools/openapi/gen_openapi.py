@@ -108,8 +108,8 @@ schemas = {}
 
 # --- errors -------------------------------------------------------------------------------------
 schemas["ErrorBody"] = obj({
-    "error_code": s("ModelArts error code. Codes 0404, 0405, 0413, 0415, 0503 and 0213 are arkserve's own "
-                    "(no such API, method not allowed, body too large, not JSON, unavailable, wrong password).",
+    "error_code": s("ModelArts error code. Codes 0404, 0405, 0413, 0415 and 0213 are arkserve's own "
+                    "(no such API, method not allowed, body too large, not JSON, wrong password).",
                     pattern=r"^ModelArts\.[0-9]{4}$", example="ModelArts.3502"),
     "error_msg": s("Error message.", example="Service 195c1f2d-136d-40af-a0f3-db5717d2634a does not exist."),
 }, ["error_code", "error_msg"], "The error body of every failed request.")
