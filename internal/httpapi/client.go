@@ -155,6 +155,17 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	return data, nil
 }
 
+// get sends a GET and decodes the body into a new T; it returns the body bytes as well, so that
+// callers can print the response unchanged.
+func get[T any](ctx context.Context, c *Client, path string, query url.Values) (*T, []byte, error) {
+	var out T
+	data, err := c.call(ctx, http.MethodGet, path, query, nil, &out)
+	if err != nil {
+		return nil, data, err
+	}
+	return &out, data, nil
+}
+
 func projectPath(projectID string, parts ...string) string {
 	var b strings.Builder
 	b.WriteString("/v1/")
@@ -269,22 +280,12 @@ type ModelList struct {
 // (model_name, model_version, model_status, offset, limit, sort_by, order, ...). It returns the
 // decoded list and the response body.
 func (c *Client) ListModels(ctx context.Context, projectID string, query url.Values) (*ModelList, []byte, error) {
-	var out ModelList
-	data, err := c.call(ctx, http.MethodGet, projectPath(projectID, "models"), query, nil, &out)
-	if err != nil {
-		return nil, data, err
-	}
-	return &out, data, nil
+	return get[ModelList](ctx, c, projectPath(projectID, "models"), query)
 }
 
 // ShowModel returns a model (GET /v1/{project_id}/models/{model_id}) and the response body.
 func (c *Client) ShowModel(ctx context.Context, projectID, modelID string) (*ModelInfo, []byte, error) {
-	var out ModelInfo
-	data, err := c.call(ctx, http.MethodGet, projectPath(projectID, "models", url.PathEscape(modelID)), nil, nil, &out)
-	if err != nil {
-		return nil, data, err
-	}
-	return &out, data, nil
+	return get[ModelInfo](ctx, c, projectPath(projectID, "models", url.PathEscape(modelID)), nil)
 }
 
 // ModelDeleteFailure is an entry of DeleteModel's delete_failed_list.
@@ -390,22 +391,12 @@ type ServiceList struct {
 // parameters (service_name, model_id, status, offset, limit, sort_by, order, ...). It returns the
 // decoded list and the response body.
 func (c *Client) ListServices(ctx context.Context, projectID string, query url.Values) (*ServiceList, []byte, error) {
-	var out ServiceList
-	data, err := c.call(ctx, http.MethodGet, projectPath(projectID, "services"), query, nil, &out)
-	if err != nil {
-		return nil, data, err
-	}
-	return &out, data, nil
+	return get[ServiceList](ctx, c, projectPath(projectID, "services"), query)
 }
 
 // ShowService returns a service (GET /v1/{project_id}/services/{service_id}) and the response body.
 func (c *Client) ShowService(ctx context.Context, projectID, serviceID string) (*ServiceInfo, []byte, error) {
-	var out ServiceInfo
-	data, err := c.call(ctx, http.MethodGet, projectPath(projectID, "services", url.PathEscape(serviceID)), nil, nil, &out)
-	if err != nil {
-		return nil, data, err
-	}
-	return &out, data, nil
+	return get[ServiceInfo](ctx, c, projectPath(projectID, "services", url.PathEscape(serviceID)), nil)
 }
 
 // UpdateService updates a service (PUT /v1/{project_id}/services/{service_id}): its configuration,
@@ -450,12 +441,7 @@ type ServiceEventList struct {
 // the reference's query parameters (event_type, start_time, end_time, offset, limit, order, ...).
 // It returns the decoded list and the response body.
 func (c *Client) ServiceEvents(ctx context.Context, projectID, serviceID string, query url.Values) (*ServiceEventList, []byte, error) {
-	var out ServiceEventList
-	data, err := c.call(ctx, http.MethodGet, projectPath(projectID, "services", url.PathEscape(serviceID), "events"), query, nil, &out)
-	if err != nil {
-		return nil, data, err
-	}
-	return &out, data, nil
+	return get[ServiceEventList](ctx, c, projectPath(projectID, "services", url.PathEscape(serviceID), "events"), query)
 }
 
 // UpdateLogConfig is a ServiceLogConfig: one model version of an update-log entry.
@@ -493,10 +479,5 @@ func (c *Client) ServiceLogs(ctx context.Context, projectID, serviceID string, u
 	if updateTime != nil {
 		q = url.Values{"update_time": {strconv.FormatInt(*updateTime, 10)}}
 	}
-	var out UpdateLogs
-	data, err := c.call(ctx, http.MethodGet, projectPath(projectID, "services", url.PathEscape(serviceID), "logs"), q, nil, &out)
-	if err != nil {
-		return nil, data, err
-	}
-	return &out, data, nil
+	return get[UpdateLogs](ctx, c, projectPath(projectID, "services", url.PathEscape(serviceID), "logs"), q)
 }
