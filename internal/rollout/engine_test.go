@@ -24,22 +24,7 @@ import (
 
 var testModel string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "arkserve-rollout-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testModel, err = processtest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(processtest.Main(m, &testModel)) }
 
 type harness struct {
 	store  *fakeStore

@@ -25,22 +25,7 @@ import (
 // model is the test model server's binary, built once by TestMain.
 var model string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "arkserve-process-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	model, err = processtest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(processtest.Main(m, &model)) }
 
 // openDir returns a new temporary directory that every user can traverse (t.TempDir's are 0700),
 // for instances that run as nobody.

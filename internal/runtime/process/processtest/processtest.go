@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 const source = `package main
@@ -100,4 +101,20 @@ func Build(dir string) (string, error) {
 		return "", err
 	}
 	return bin, os.Chmod(bin, 0o755)
+}
+
+// Main is a TestMain body: it builds the model server into a fresh temporary directory, stores
+// its path in *bin, runs the tests and removes the directory. It returns the exit code.
+func Main(m *testing.M, bin *string) int {
+	dir, err := os.MkdirTemp("", "arkserve-testmodel-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }
