@@ -19,15 +19,15 @@ import (
 	"github.com/arkserve/arkserve/internal/runtime/process/processtest"
 )
 
-// The engine tests run real model-server processes (processtest) against fakeStore, the in-memory
-// Store of fakestore_test.go.
+// The engine tests run real model-server processes (processtest) against the real SQLite store
+// (testStore in store_test.go).
 
 var testModel string
 
 func TestMain(m *testing.M) { os.Exit(processtest.Main(m, &testModel)) }
 
 type harness struct {
-	store  *fakeStore
+	store  *testStore
 	engine *Engine
 	dir    string // the runtime's instance directory
 	cancel context.CancelFunc
@@ -35,7 +35,7 @@ type harness struct {
 }
 
 // run starts an engine on store with a process runtime in dir and stops it when the test ends.
-func run(t *testing.T, store *fakeStore, dir string, mod func(*Engine)) *harness {
+func run(t *testing.T, store *testStore, dir string, mod func(*Engine)) *harness {
 	t.Helper()
 	rt := &process.Runtime{Dir: dir, Logger: slog.New(slog.DiscardHandler)}
 	e := &Engine{Store: store, Runtime: ProcessRuntime(rt), Logger: slog.New(slog.DiscardHandler),
@@ -60,7 +60,7 @@ func (h *harness) stop() {
 }
 
 func newHarness(t *testing.T) *harness {
-	return run(t, newFakeStore(), filepath.Join(t.TempDir(), "instances"), nil)
+	return run(t, newTestStore(t), filepath.Join(t.TempDir(), "instances"), nil)
 }
 
 // model registers a test model that answers /version with version; env are TESTMODEL_* knobs put
@@ -70,7 +70,7 @@ func (h *harness) model(t *testing.T, version string, env ...string) string {
 	return addModel(t, h.store, version, env...)
 }
 
-func addModel(t *testing.T, store *fakeStore, version string, env ...string) string {
+func addModel(t *testing.T, store *testStore, version string, env ...string) string {
 	t.Helper()
 	id := ark.NewUUID()
 	store.addModel(&ark.Model{
@@ -226,7 +226,9 @@ func TestDeployUpdateRollBack(t *testing.T) {
 	if !s.hasEvent(ark.EventNormal, ark.EventRolledBack) {
 		t.Errorf("no rollback event:\n%s", s.eventText())
 	}
-	if configKey(s.svc.Config) != configKey([]ark.ServiceConfig{conf(v1, 70, 1), conf(v2, 30, 1)}) {
+	// The store records model names and versions in the config; compare with the previous entry's.
+	if prev := s.logs[len(s.logs)-2]; configKey(s.svc.Config) != configKey(prev.Config) ||
+		prev.Config[0].ModelID != v1 || prev.Config[0].Weight != 70 || prev.Config[1].ModelID != v2 {
 		t.Errorf("config after rollback = %+v; want the previous one", s.svc.Config)
 	}
 	if got := h.versions(t, id); !equal(got, []string{"1.0.1", "1.0.2"}) {
@@ -273,7 +275,7 @@ func TestNotReadyInTime(t *testing.T) {
 }
 
 func TestLaunchCommands(t *testing.T) {
-	store := newFakeStore()
+	store := newTestStore(t)
 	dir := filepath.Join(t.TempDir(), "instances")
 	h := run(t, store, dir, func(e *Engine) {
 		e.LaunchCommands = map[string]string{"TensorFlow": "TESTMODEL_VERSION=tf exec " + testModel}
@@ -335,7 +337,7 @@ func TestStopStartDelete(t *testing.T) {
 }
 
 func TestRestoreAfterRestart(t *testing.T) {
-	store := newFakeStore()
+	store := newTestStore(t)
 	dir := filepath.Join(t.TempDir(), "instances")
 	h := run(t, store, dir, nil)
 	v1 := h.model(t, "1.0.1")
@@ -376,11 +378,14 @@ func TestRestoreAfterRestart(t *testing.T) {
 func TestRestartMidUpdateRollsBack(t *testing.T) {
 	// The server died during an update; the new version cannot run. The entry fails and the
 	// previous configuration, which no longer runs anywhere, is started again.
-	store := newFakeStore()
+	store := newTestStore(t)
 	v1, bad := addModel(t, store, "1.0.1"), addModel(t, store, "1.0.9", "TESTMODEL_EXIT=3")
 	id := store.userDeploy("echo", []ark.ServiceConfig{conf(v1, 100, 1)})
-	store.services[id].logs[0].Result = ark.ResultSuccess // the first deployment succeeded before
-	store.services[id].svc.Status = ark.StatusRunning
+	// The first deployment succeeded before.
+	if ok, err := store.FinishUpdate(context.Background(), id, firstEntry(t, store.get(id)), ark.ResultSuccess,
+		ark.StatusChange{Status: ark.StatusRunning, Progress: 100}); err != nil || !ok {
+		t.Fatalf("FinishUpdate = %v, %v", ok, err)
+	}
 	ut := store.userUpdate(t, id, []ark.ServiceConfig{conf(bad, 100, 1)})
 	h := run(t, store, filepath.Join(t.TempDir(), "instances"), nil) // found by the first resync
 	h.waitResult(t, id, ut, ark.ResultFail, ark.StatusRunning)
@@ -435,15 +440,15 @@ func TestSecretsStayOutOfEvents(t *testing.T) {
 
 // finishedElsewhere is a store whose RUNNING entry gets finished by someone else just before the
 // engine finishes it.
-type finishedElsewhere struct{ *fakeStore }
+type finishedElsewhere struct{ *testStore }
 
 func (f finishedElsewhere) FinishUpdate(ctx context.Context, serviceID string, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
-	f.fakeStore.FinishUpdate(ctx, serviceID, updateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "cancelled"})
-	return f.fakeStore.FinishUpdate(ctx, serviceID, updateTime, result, st, events...)
+	f.testStore.FinishUpdate(ctx, serviceID, updateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "cancelled"})
+	return f.testStore.FinishUpdate(ctx, serviceID, updateTime, result, st, events...)
 }
 
 func TestEntryFinishedElsewhere(t *testing.T) {
-	store := newFakeStore()
+	store := newTestStore(t)
 	var h *harness
 	h = run(t, store, filepath.Join(t.TempDir(), "instances"), func(e *Engine) {
 		e.Store = finishedElsewhere{store}
