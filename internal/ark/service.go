@@ -242,3 +242,25 @@ type StatusChange struct {
 	Progress int
 	ErrorMsg string
 }
+
+// engineReportsFrom lists, for each status the engine reports, the statuses it may replace. A
+// user's request can overtake a report (a stop while instances were becoming ready); the report
+// must not undo it.
+var engineReportsFrom = map[string][]string{
+	StatusDeploying:  {StatusDeploying},
+	StatusRunning:    {StatusDeploying, StatusRunning, StatusConcerning},
+	StatusConcerning: {StatusDeploying, StatusRunning, StatusConcerning},
+	StatusFailed:     {StatusDeploying, StatusRunning, StatusConcerning, StatusFailed},
+	StatusStopped:    {StatusStopping, StatusStopped, StatusRunning, StatusConcerning},
+	StatusStopping:   {StatusRunning, StatusConcerning, StatusStopping},
+}
+
+// EngineMayReport reports whether the engine may move a service from status cur to next.
+func EngineMayReport(cur, next string) bool {
+	for _, s := range engineReportsFrom[next] {
+		if s == cur {
+			return true
+		}
+	}
+	return false
+}

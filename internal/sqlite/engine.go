@@ -93,34 +93,27 @@ func (db *DB) FinishUpdate(ctx context.Context, serviceID string, updateTime int
 	return done, err
 }
 
-// allowedFrom guards the engine's status reports against user requests that overtook them: the
-// engine may not turn a service the user is stopping back into a running one, for example.
-var allowedFrom = map[string][]string{
-	ark.StatusDeploying:  {ark.StatusDeploying},
-	ark.StatusRunning:    {ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning},
-	ark.StatusConcerning: {ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning},
-	ark.StatusFailed:     {ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning, ark.StatusFailed},
-	ark.StatusStopped:    {ark.StatusStopping, ark.StatusStopped, ark.StatusRunning, ark.StatusConcerning},
-	ark.StatusStopping:   {ark.StatusRunning, ark.StatusConcerning, ark.StatusStopping},
-}
-
 func setStatus(ctx context.Context, tx *sql.Tx, serviceID string, st ark.StatusChange, ms int64) error {
-	from, ok := allowedFrom[st.Status]
-	if !ok {
+	// Every status the engine may report may replace itself; one that cannot is not a report.
+	if !ark.EngineMayReport(st.Status, st.Status) {
 		return fmt.Errorf("sqlite: the engine cannot set status %q", st.Status)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE services SET status = ?, progress = ?, error_msg = ?,
-		transition_at = CASE WHEN status = ? THEN transition_at ELSE ? END
-		WHERE id = ? AND deleted = 0 AND status IN (?, ?, ?, ?)`,
-		st.Status, st.Progress, st.ErrorMsg, st.Status, ms, serviceID, at(from, 0), at(from, 1), at(from, 2), at(from, 3))
-	return err
-}
-
-func at(s []string, i int) string {
-	if i < len(s) {
-		return s[i]
+	var cur string
+	var deleted int
+	err := tx.QueryRowContext(ctx, `SELECT status, deleted FROM services WHERE id = ?`, serviceID).Scan(&cur, &deleted)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (deleted == 1 || !ark.EngineMayReport(cur, st.Status))) {
+		return nil
+	} else if err != nil {
+		return err
 	}
-	return ""
+	transition := ms
+	if cur == st.Status {
+		transition = -1
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE services SET status = ?, progress = ?, error_msg = ?,
+		transition_at = CASE WHEN ? < 0 THEN transition_at ELSE ? END WHERE id = ?`,
+		st.Status, st.Progress, st.ErrorMsg, transition, transition, serviceID)
+	return err
 }
 
 // SetStatus sets a live service's status, progress and error message and appends the events.
