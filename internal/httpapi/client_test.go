@@ -8,23 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/arkserve/arkserve/internal/httpapi"
-	"github.com/arkserve/arkserve/internal/httpapi/openapitest"
-	"github.com/arkserve/arkserve/internal/iam"
-	"github.com/arkserve/arkserve/internal/sqlite"
 )
 
-const clientTestPassword = "client-test-password"
-
-// clientTestServer is the real HTTP API on a real SQLite file, wired as cmd/arkserve wires it but
-// without the rollout engine: update-log entries stay RUNNING, which is all the client needs.
-// Every response the client receives is validated against the OpenAPI document.
+// clientTestServer is a test server as the client tests see it.
 type clientTestServer struct {
 	URL  string
 	HTTP *http.Client // validates every response against the OpenAPI document
@@ -32,45 +24,15 @@ type clientTestServer struct {
 
 func newClientTestServer(t *testing.T) *clientTestServer {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "arkserve.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	key, err := iam.LoadOrCreateKey(filepath.Join(dir, "token.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := &iam.Service{Store: db, Key: key}
-	if err := ids.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ids.Bootstrap(ctx, clientTestPassword); err != nil {
-		t.Fatal(err)
-	}
-	srv := &httpapi.Server{Store: db, IAM: ids}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	v, err := openapitest.Load(httpapi.OpenAPI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := openapitest.NewRoundTripper(v, nil)
-	t.Cleanup(func() {
-		for _, err := range rt.Errors() {
-			t.Errorf("OpenAPI: %v", err)
-		}
-	})
-	return &clientTestServer{URL: hs.URL, HTTP: &http.Client{Transport: rt}}
+	s := startServer(t, "")
+	return &clientTestServer{URL: s.URL, HTTP: s.HTTP}
 }
 
 // login returns a client with an admin token and the default project's id.
 func (s *clientTestServer) login(t *testing.T) (*httpapi.Client, string) {
 	t.Helper()
 	c := &httpapi.Client{BaseURL: s.URL, HTTP: s.HTTP}
-	tok, pid, err := c.Login(context.Background(), "admin", clientTestPassword, "Default", "default")
+	tok, pid, err := c.Login(context.Background(), "admin", testPassword, "Default", "default")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +57,7 @@ func TestClientLogin(t *testing.T) {
 	s := newClientTestServer(t)
 	ctx := context.Background()
 	c := &httpapi.Client{BaseURL: s.URL + "/", HTTP: s.HTTP} // a trailing slash is fine
-	res, err := c.Authenticate(ctx, "admin", clientTestPassword, "Default", "default")
+	res, err := c.Authenticate(ctx, "admin", testPassword, "Default", "default")
 	if err != nil {
 		t.Fatal(err)
 	}

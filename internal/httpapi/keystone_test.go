@@ -2,12 +2,10 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,14 +18,10 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/arkserve/arkserve/internal/ark"
-	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
-	"github.com/arkserve/arkserve/internal/sqlite"
 )
 
-const ksAdminPassword = "keystone-admin-pw"
-
-// ksEnv is a real server on loopback over a real SQLite file, bootstrapped.
+// ksEnv is a test server as the Keystone tests see it.
 type ksEnv struct {
 	base      string
 	iam       *iam.Service
@@ -36,37 +30,8 @@ type ksEnv struct {
 
 func ksStart(t *testing.T, publicURL string) *ksEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ark.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	key := make([]byte, iam.KeySize)
-	rand.Read(key)
-	svc := &iam.Service{Store: db, Key: key}
-	if err := svc.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, ksAdminPassword); err != nil {
-		t.Fatal(err)
-	}
-	p, err := db.FindProjectByName(ctx, ark.DefaultDomainID, ark.DefaultProject)
-	if err != nil || p == nil {
-		t.Fatalf("default project: %v, %v", p, err)
-	}
-	srv := &httpapi.Server{Addr: "127.0.0.1:0", Store: db, IAM: svc, PublicURL: publicURL}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return &ksEnv{base: "http://" + srv.ListenAddr(), iam: svc, projectID: p.ID}
+	s := startServer(t, publicURL)
+	return &ksEnv{base: s.URL, iam: s.IAM, projectID: s.ProjectID}
 }
 
 type ksResponse struct {
@@ -161,7 +126,7 @@ func TestKeystoneDiscovery(t *testing.T) {
 
 func TestKeystoneTokenLifecycle(t *testing.T) {
 	e := ksStart(t, "")
-	r := ksDo(t, "POST", e.base+"/v3/auth/tokens", nil, ksPasswordBody("admin", ksAdminPassword, ksDefaultScope))
+	r := ksDo(t, "POST", e.base+"/v3/auth/tokens", nil, ksPasswordBody("admin", testPassword, ksDefaultScope))
 	tok := r.header.Get("X-Subject-Token")
 	if r.status != http.StatusCreated || tok == "" {
 		t.Fatalf("POST /v3/auth/tokens = %d %s", r.status, r.raw)
@@ -246,7 +211,7 @@ func TestKeystoneTokenLifecycle(t *testing.T) {
 	}
 
 	// Unscoped, then re-scoped with the token method (token in the body, then in X-Auth-Token).
-	r = ksDo(t, "POST", e.base+"/v3/auth/tokens", nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":"unscoped"`))
+	r = ksDo(t, "POST", e.base+"/v3/auth/tokens", nil, ksPasswordBody("admin", testPassword, `,"scope":"unscoped"`))
 	unscoped := r.header.Get("X-Subject-Token")
 	if r.status != http.StatusCreated || ksPath(r.body, "token", "project") != nil || ksPath(r.body, "token", "catalog") != nil ||
 		ksPath(r.body, "token", "roles") != nil {
@@ -291,7 +256,7 @@ func TestKeystoneTokenLifecycle(t *testing.T) {
 // error body, never a 500.
 func TestKeystoneErrors(t *testing.T) {
 	e := ksStart(t, "")
-	r := ksDo(t, "POST", e.base+"/v3/auth/tokens", nil, ksPasswordBody("admin", ksAdminPassword, ksDefaultScope))
+	r := ksDo(t, "POST", e.base+"/v3/auth/tokens", nil, ksPasswordBody("admin", testPassword, ksDefaultScope))
 	tok := r.header.Get("X-Subject-Token")
 	if tok == "" {
 		t.Fatalf("no token: %s", r.raw)
@@ -308,8 +273,8 @@ func TestKeystoneErrors(t *testing.T) {
 		code   string
 	}{
 		{"wrong password", "POST", tokens, nil, ksPasswordBody("admin", "wrong-password", ksDefaultScope), 401, ark.EAuthFailed},
-		{"unknown user", "POST", tokens, nil, ksPasswordBody("nobody", ksAdminPassword, ksDefaultScope), 401, ark.EAuthFailed},
-		{"unknown project", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":{"project":{"id":"0123456789abcdef0123456789abcdef"}}`), 401, ark.EAuthFailed},
+		{"unknown user", "POST", tokens, nil, ksPasswordBody("nobody", testPassword, ksDefaultScope), 401, ark.EAuthFailed},
+		{"unknown project", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":{"project":{"id":"0123456789abcdef0123456789abcdef"}}`), 401, ark.EAuthFailed},
 		{"unsupported method", "POST", tokens, nil, `{"auth":{"identity":{"methods":["totp"]}}}`, 401, ark.EAuthFailed},
 		{"invalid token method", "POST", tokens, nil, `{"auth":{"identity":{"methods":["token"],"token":{"id":"ark1.AAAA"}}}}`, 401, ark.ETokenInvalid},
 		{"empty body", "POST", tokens, nil, " ", 400, ark.EInvalidArgument},
@@ -326,13 +291,13 @@ func TestKeystoneErrors(t *testing.T) {
 		{"user name without domain", "POST", tokens, nil, `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"x"}}}}}`, 400, ark.EInvalidArgument},
 		{"password not a string", "POST", tokens, nil, `{"auth":{"identity":{"methods":["password"],"password":{"user":{"id":"x","password":1}}}}}`, 400, ark.EInvalidParam},
 		{"no token id", "POST", tokens, nil, `{"auth":{"identity":{"methods":["token"],"token":{}}}}`, 400, ark.ERequired},
-		{"domain scope", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":{"domain":{"id":"default"}}`), 400, ark.EInvalidParam},
-		{"system scope", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":{"system":{"all":true}}`), 400, ark.EInvalidParam},
-		{"scope string", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":"everything"`), 400, ark.EInvalidParam},
-		{"scope number", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":7`), 400, ark.EInvalidParam},
-		{"project without id or name", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":{"project":{}}`), 400, ark.ERequired},
-		{"project name without domain", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":{"project":{"name":"default"}}`), 400, ark.ERequired},
-		{"project not an object", "POST", tokens, nil, ksPasswordBody("admin", ksAdminPassword, `,"scope":{"project":"default"}`), 400, ark.EInvalidParam},
+		{"domain scope", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":{"domain":{"id":"default"}}`), 400, ark.EInvalidParam},
+		{"system scope", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":{"system":{"all":true}}`), 400, ark.EInvalidParam},
+		{"scope string", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":"everything"`), 400, ark.EInvalidParam},
+		{"scope number", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":7`), 400, ark.EInvalidParam},
+		{"project without id or name", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":{"project":{}}`), 400, ark.ERequired},
+		{"project name without domain", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":{"project":{"name":"default"}}`), 400, ark.ERequired},
+		{"project not an object", "POST", tokens, nil, ksPasswordBody("admin", testPassword, `,"scope":{"project":"default"}`), 400, ark.EInvalidParam},
 		{"validate without caller", "GET", tokens, map[string]string{"X-Subject-Token": tok}, "", 401, ark.ETokenMissing},
 		{"validate with bad caller", "GET", tokens, map[string]string{"X-Auth-Token": "nope", "X-Subject-Token": tok}, "", 401, ark.ETokenInvalid},
 		{"validate without subject", "GET", tokens, auth, "", 400, ark.ERequired},
@@ -359,7 +324,7 @@ func TestKeystoneErrors(t *testing.T) {
 		})
 	}
 	// A body that is not JSON by its media type.
-	req, _ := http.NewRequest("POST", tokens, strings.NewReader(ksPasswordBody("admin", ksAdminPassword, "")))
+	req, _ := http.NewRequest("POST", tokens, strings.NewReader(ksPasswordBody("admin", testPassword, "")))
 	req.Header.Set("Content-Type", "text/plain")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -391,7 +356,7 @@ func TestKeystoneProjects(t *testing.T) {
 		}
 		return r.header.Get("X-Subject-Token")
 	}
-	admin := login("admin", ksAdminPassword, ksDefaultScope)
+	admin := login("admin", testPassword, ksDefaultScope)
 	bob := login("bob", "bob-password", "") // unscoped
 	names := func(r ksResponse) []string {
 		t.Helper()
@@ -451,7 +416,7 @@ func TestGophercloud(t *testing.T) {
 			provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
 				IdentityEndpoint: identity,
 				Username:         "admin",
-				Password:         ksAdminPassword,
+				Password:         testPassword,
 				DomainName:       "Default",
 				TenantName:       "default",
 			})
@@ -521,7 +486,7 @@ func TestGophercloud(t *testing.T) {
 
 			// Revoke our own token; the next validation says it is gone.
 			other, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-				IdentityEndpoint: identity, Username: "admin", Password: ksAdminPassword, DomainName: "Default", TenantName: "default",
+				IdentityEndpoint: identity, Username: "admin", Password: testPassword, DomainName: "Default", TenantName: "default",
 			})
 			if err != nil {
 				t.Fatal(err)

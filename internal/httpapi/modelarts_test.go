@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +13,9 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
-	"github.com/arkserve/arkserve/internal/httpapi"
-	"github.com/arkserve/arkserve/internal/httpapi/openapitest"
 	"github.com/arkserve/arkserve/internal/iam"
 	"github.com/arkserve/arkserve/internal/sqlite"
 )
-
-const apiPassword = "Api-Test-Secret-1"
 
 // apiEnv is a real server (SQLite file, IAM, no engine) on loopback with tokens for an admin, a
 // reader, an admin of another project, and an expired one.
@@ -39,41 +34,17 @@ type apiEnv struct {
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "arkserve.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	key, err := iam.LoadOrCreateKey(filepath.Join(dir, "token.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := &iam.Service{Store: db, Key: key}
-	must(t, ids.Open(ctx))
-	if _, err := ids.Bootstrap(ctx, apiPassword); err != nil {
-		t.Fatal(err)
-	}
-	_, err = ids.CreateUser(ctx, "Default", "rita", apiPassword)
+	srv := startServer(t, "")
+	db, ids := srv.DB, srv.IAM
+	_, err := ids.CreateUser(ctx, "Default", "rita", testPassword)
 	must(t, err)
 	must(t, ids.AssignRole(ctx, "rita", "default", ark.RoleReader))
 	_, err = ids.CreateProject(ctx, "Default", "other", "")
 	must(t, err)
 	must(t, ids.AssignRole(ctx, "admin", "other", ark.RoleAdmin))
-	srv := &httpapi.Server{Store: db, IAM: ids}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	v, err := openapitest.Load(httpapi.OpenAPI())
-	must(t, err)
-	rt := openapitest.NewRoundTripper(v, nil)
-	t.Cleanup(func() {
-		for _, err := range rt.Errors() {
-			t.Errorf("OpenAPI: %v", err)
-		}
-	})
-	e := &apiEnv{url: hs.URL, http: &http.Client{Transport: rt}, db: db, modelDir: t.TempDir()}
+	e := &apiEnv{url: srv.URL, http: srv.HTTP, db: db, modelDir: t.TempDir()}
 	login := func(svc *iam.Service, user, project string) (string, string) {
-		tok, p, err := svc.AuthPassword(ctx, iam.PasswordAuth{UserName: user, DomainName: "Default", Password: apiPassword,
+		tok, p, err := svc.AuthPassword(ctx, iam.PasswordAuth{UserName: user, DomainName: "Default", Password: testPassword,
 			Scope: iam.Scope{ProjectName: project, DomainName: "Default"}})
 		must(t, err)
 		return tok, p.ProjectID
@@ -82,7 +53,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	e.reader, _ = login(ids, "rita", "default")
 	e.other, _ = login(ids, "admin", "other")
 	// A token issued two days ago by the same key has expired.
-	old := &iam.Service{Store: db, Key: key, Now: func() time.Time { return time.Now().Add(-48 * time.Hour) }}
+	old := &iam.Service{Store: db, Key: ids.Key, Now: func() time.Time { return time.Now().Add(-48 * time.Hour) }}
 	must(t, old.Open(ctx))
 	e.expired, _ = login(old, "admin", "default")
 	return e
