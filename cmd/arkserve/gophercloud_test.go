@@ -18,12 +18,7 @@ func TestGophercloudLogs(t *testing.T) {
 	c := newClient(t, m)
 	pid := c.login()
 	mid := c.createModel(pid, "mnist", "1.0.0", httpServerCmd)
-	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time", "service_name": "mnist",
-		"config": []any{map[string]any{"specification": "arkserve.local.small", "weight": 100, "model_id": mid, "instance_count": 1}}})
-	if status != http.StatusOK {
-		t.Fatalf("deploy: %d %v", status, doc)
-	}
-	sid := obj(doc, "service_id").(string)
+	sid := c.deploy(pid, "mnist", mid, nil)
 	want := c.waitFinal(pid, sid)
 
 	ctx := context.Background()

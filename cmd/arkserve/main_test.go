@@ -174,6 +174,22 @@ func (c *client) createModel(pid, name, version, cmd string) string {
 	return obj(doc, "model_id").(string)
 }
 
+// deploy deploys one instance of a model as a real-time service (plus any extra body fields) and
+// returns the service id.
+func (c *client) deploy(pid, name, modelID string, extra map[string]any) string {
+	c.tb.Helper()
+	body := map[string]any{"infer_type": "real-time", "service_name": name, "config": []any{map[string]any{
+		"specification": "arkserve.local.small", "weight": 100, "model_id": modelID, "instance_count": 1}}}
+	for k, v := range extra {
+		body[k] = v
+	}
+	status, _, doc := c.do("POST", "/v1/"+pid+"/services", body)
+	if status != http.StatusOK {
+		c.tb.Fatalf("deploy: %d %v", status, doc)
+	}
+	return obj(doc, "service_id").(string)
+}
+
 // waitFinal polls the logs until the newest entry is no longer RUNNING and returns the document.
 func (c *client) waitFinal(pid, sid string) map[string]any {
 	c.tb.Helper()
@@ -234,13 +250,7 @@ func TestUpdateLogsEndToEnd(t *testing.T) {
 	mid1 := c.createModel(pid, "mnist", "1.0.0", httpServerCmd)
 	mid2 := c.createModel(pid, "mnist", "1.0.1", httpServerCmd)
 
-	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time",
-		"service_name": "mnist", "description": "mnist service", "config": []any{map[string]any{
-			"specification": "arkserve.local.small", "weight": 100, "model_id": mid1, "instance_count": 1}}})
-	if status != http.StatusOK {
-		t.Fatalf("deploy: %d %v", status, doc)
-	}
-	sid := obj(doc, "service_id").(string)
+	sid := c.deploy(pid, "mnist", mid1, map[string]any{"description": "mnist service"})
 	logs := c.waitFinal(pid, sid)
 	if r := obj(logs["logs"].([]any)[0], "result"); r != "SUCCESS" {
 		t.Fatalf("deployment entry = %v; want SUCCESS (events: %v)", r, c.events(pid, sid))
@@ -250,7 +260,7 @@ func TestUpdateLogsEndToEnd(t *testing.T) {
 	}
 
 	// Update 1: two versions, weights as strings as in the reference's examples.
-	status, _, doc = c.do("PUT", "/v1/"+pid+"/services/"+sid, map[string]any{"config": []any{
+	status, _, doc := c.do("PUT", "/v1/"+pid+"/services/"+sid, map[string]any{"config": []any{
 		map[string]any{"model_id": mid1, "weight": "70", "specification": "arkserve.local.small", "instance_count": 1, "envs": map[string]string{"MODE": "a"}},
 		map[string]any{"model_id": mid2, "weight": "30", "specification": "arkserve.local.small", "instance_count": 1,
 			"additional_properties": map[string]any{mid2: map[string]any{"max_surge": 1, "max_unavailable": 0, "termination_grace_period_seconds": 5}}},
@@ -359,13 +369,7 @@ func TestFailingModel(t *testing.T) {
 	c := newClient(t, m)
 	pid := c.login()
 	mid := c.createModel(pid, "broken", "1.0.0", "echo broken >&2; exit 3")
-	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time",
-		"service_name": "broken", "config": []any{map[string]any{"specification": "arkserve.local.small",
-			"weight": 100, "model_id": mid, "instance_count": 1}}})
-	if status != http.StatusOK {
-		t.Fatalf("deploy: %d %v", status, doc)
-	}
-	sid := obj(doc, "service_id").(string)
+	sid := c.deploy(pid, "broken", mid, nil)
 	logs := c.waitFinal(pid, sid)
 	if r := obj(logs["logs"].([]any)[0], "result"); r != "FAIL" {
 		t.Fatalf("result = %v; want FAIL", r)
