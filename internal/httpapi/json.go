@@ -54,9 +54,6 @@ func decodeJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
-		return ark.Errorf(ark.EInvalidArgument, "The request body holds data after the JSON object.")
-	}
 	if _, err := dec.Token(); err != io.EOF {
 		return ark.Errorf(ark.EInvalidArgument, "The request body holds data after the JSON object.")
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,19 +259,17 @@ func (s *Server) handleServiceDelete(w http.ResponseWriter, r *http.Request, p *
 		s.writeError(w, r, ark.Errorf(ark.EInvalidParam, "Parameter (service_id) is invalid: at most %d ids at once.", MaxDeleteIDs))
 		return
 	}
-	// Check them all first, so that one unknown id deletes nothing.
 	for i, id := range ids {
 		ids[i] = strings.TrimSpace(id)
-		if _, err := s.Store.FindService(r.Context(), p.ProjectID, ids[i]); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids) // "a,a" deletes a once
+	// One transaction: an unknown id deletes nothing.
+	if err := s.Store.DeleteServices(r.Context(), p.ProjectID, ids...); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	for _, id := range ids {
-		if err := s.Store.DeleteService(r.Context(), p.ProjectID, id); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 		s.notify(id)
 	}
 	s.writeJSON(w, http.StatusOK, struct{}{})

@@ -17,7 +17,7 @@ type Store interface {
 	FindService(ctx context.Context, projectID, id string) (*ark.Service, error)
 	ListServices(ctx context.Context, f ark.ServiceFilter) ([]*ark.Service, int, error)
 	UpdateService(ctx context.Context, projectID, id string, upd ark.ServiceUpdate) (*ark.Service, *ark.UpdateLog, error)
-	DeleteService(ctx context.Context, projectID, id string) error
+	DeleteServices(ctx context.Context, projectID string, ids ...string) error
 	UpdateLogs(ctx context.Context, projectID, serviceID string, updateTime *int64) (*ark.Service, []ark.UpdateLog, error)
 	ListEvents(ctx context.Context, f ark.EventFilter) (*ark.Service, []ark.Event, int, error)
 }

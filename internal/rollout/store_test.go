@@ -75,7 +75,7 @@ func (s *testStore) userStatus(id, want string) {
 
 func (s *testStore) userDelete(id string) {
 	s.t.Helper()
-	s.must(s.DeleteService(context.Background(), s.pid, id))
+	s.must(s.DeleteServices(context.Background(), s.pid, id))
 }
 
 // snapshot is what the store says about a service; logs oldest first.

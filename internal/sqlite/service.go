@@ -372,19 +372,25 @@ func (db *DB) acceptConfig(ctx context.Context, tx *sql.Tx, s *ark.Service, cfg 
 	return entry, nil
 }
 
-// DeleteService marks a service deleted (it answers 404 from now on) and leaves it to the engine to
-// stop its instances and purge it. ark.EServiceNotFound.
-func (db *DB) DeleteService(ctx context.Context, projectID, id string) error {
+// DeleteServices marks services deleted (they answer 404 from now on) and leaves it to the engine to
+// stop their instances and purge them. All or nothing: ark.EServiceNotFound for the first id that
+// does not exist, and then none is deleted.
+func (db *DB) DeleteServices(ctx context.Context, projectID string, ids ...string) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		if _, err := serviceTx(ctx, tx, projectID, id); err != nil {
-			return err
-		}
 		ms := db.nowMs()
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET deleted = 1, status = ?, operation_time = ?, transition_at = ? WHERE id = ?`,
-			ark.StatusDeleting, ms, ms, id); err != nil {
-			return err
+		for _, id := range ids {
+			if _, err := serviceTx(ctx, tx, projectID, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE services SET deleted = 1, status = ?, operation_time = ?, transition_at = ? WHERE id = ?`,
+				ark.StatusDeleting, ms, ms, id); err != nil {
+				return err
+			}
+			if err := addEvents(ctx, tx, id, ms, normal(ark.EventDeleting)); err != nil {
+				return err
+			}
 		}
-		return addEvents(ctx, tx, id, ms, normal(ark.EventDeleting))
+		return nil
 	})
 }
 

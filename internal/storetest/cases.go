@@ -399,8 +399,13 @@ func testServiceList(t *testing.T, f *fixture) {
 func testServiceDelete(t *testing.T, f *fixture) {
 	m := f.model(f.project, "m", "1.0.0")
 	s := f.service(f.project, "svc", cfg(m, 100, 1))
-	wantCode(t, f.s.DeleteService(f.ctx, f.other, s.ID), ark.EServiceNotFound)
-	must(t, f.s.DeleteService(f.ctx, f.project, s.ID))
+	wantCode(t, f.s.DeleteServices(f.ctx, f.other, s.ID), ark.EServiceNotFound)
+	// All or nothing: a known id next to an unknown one stays.
+	wantCode(t, f.s.DeleteServices(f.ctx, f.project, s.ID, ark.NewUUID()), ark.EServiceNotFound)
+	if _, err := f.s.FindService(f.ctx, f.project, s.ID); err != nil {
+		t.Fatalf("a failed delete deleted %s: %v", s.ID, err)
+	}
+	must(t, f.s.DeleteServices(f.ctx, f.project, s.ID))
 	_, err := f.s.FindService(f.ctx, f.project, s.ID)
 	wantCode(t, err, ark.EServiceNotFound)
 	_, _, err = f.s.UpdateLogs(f.ctx, f.project, s.ID, nil)
