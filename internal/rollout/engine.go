@@ -5,23 +5,26 @@
 // transaction) and calls Engine.Notify; a periodic resync (Store.ServicesToReconcile) catches
 // anything a notification missed and, after a server restart, brings back the instances of
 // services that were running. For each service the engine reads the service, its RUNNING entry and
-// the instances it holds for it, and acts:
+// the instances it holds for it, works out the target (the entry's configuration while an update
+// runs, the service's configuration otherwise) and takes one rolling step toward it (rolling.go):
 //
-//   - deleted: stop every instance, purge the service.
-//   - stopping: stop every instance, status stopped.
-//   - a RUNNING entry: start instance_count fresh instances of every entry of the new
-//     configuration, wait until each is ready (deploy_timeout_in_seconds, reporting progress),
-//     switch the service to them, stop the old ones, finish the entry SUCCESS. When one exits or is
-//     not ready in time, stop the new ones, keep the old ones, finish the entry FAIL (the store
-//     restores the previous configuration) and say why in the events.
-//   - deploying without an entry (a start): start the configuration's instances; running, or failed.
-//   - running or concerning: instances that crashed are restarted (with backoff); the status is
-//     concerning while an instance is not ready. With no instances at all (the server restarted)
-//     the configuration is started again.
+//   - an instance belongs to a group: one config entry's model and every setting that reaches the
+//     instance; the weight and the instance count do not, so a weight change restarts nothing and
+//     a count change only adds or removes instances;
+//   - an instance whose group is not in the target is old: it is replaced by the target group of
+//     the same model, else of the same model name (a new version), else of the same position, within
+//     max_surge and max_unavailable; old instances that nothing replaces are stopped once every
+//     target group is complete;
+//   - before an instance is stopped it leaves the routing table and the gateway drains the
+//     requests in flight to it; then SIGTERM, SIGKILL after the grace period.
 //
-// This first engine starts fresh instances for every entry and stops the old ones once all new
-// ones are ready: it never reuses an instance, and it does not yet honour max_surge and
-// max_unavailable (during an update the service runs old and new instances side by side).
+// Outcomes: an update whose new instances are all ready finishes SUCCESS. One of its new instances
+// that fails to start, exits or is not ready within deploy_timeout_in_seconds fails it: the failed
+// and not-yet-ready new instances are stopped, the entry ends FAIL (the store restores the previous
+// configuration) and the next steps roll the rest back within the same bounds. A start (status
+// deploying without an entry) ends running or failed. A running service's crashed instance is
+// restarted after a backoff; the status is concerning while an instance is not ready. A stop or a
+// delete stops every instance; a schedule's due time stops the service.
 package rollout
 
 import (
@@ -35,13 +38,34 @@ import (
 	"github.com/arkserve/arkserve/internal/ark"
 )
 
+// Router is the inference gateway as the engine sees it: the engine publishes where each service's
+// traffic may go, and drains an instance before it stops it.
+type Router interface {
+	// Publish replaces the service's routing table; once it returns, no new request goes to an
+	// instance that is not in it.
+	Publish(serviceID string, r ark.Route)
+	Remove(serviceID string)
+	// Drain waits until no request is in flight to the instance, or ctx ends.
+	Drain(ctx context.Context, instanceID string)
+}
+
+// Capacity accounts the resource pool's use (ark.Ledger).
+type Capacity interface {
+	Reserve(id string, r ark.Resources) error
+	Release(id string)
+}
+
 // Engine drives instances toward the desired state in Store. Set its fields, then call Run.
 type Engine struct {
 	Store   Store
 	Runtime Runtime
-	Logger  *slog.Logger // nil means slog.Default()
+	Router  Router // nil: no gateway
+	// Capacity, when set, is reserved for every instance before it starts (Specs says what an
+	// instance takes) and released once it stopped.
+	Capacity Capacity
+	Specs    ark.SpecCatalog
+	Logger   *slog.Logger // nil means slog.Default()
 	// ResyncInterval is how often every service that may need work is looked at (default 2 s).
-	// Restarts of crashed instances happen on a resync once their backoff has passed.
 	ResyncInterval time.Duration
 	// DefaultDeployTimeout applies to entries without deploy_timeout_in_seconds (default
 	// ark.DefaultDeployTimout seconds).
@@ -53,13 +77,15 @@ type Engine struct {
 	LaunchCommands map[string]string
 	// Workers is how many services are reconciled in parallel (default 8).
 	Workers int
+	// Now is the clock for schedules (default time.Now).
+	Now func() time.Time
 
 	initOnce sync.Once
 	q        *queue
 
 	// mu guards svcs and everything reachable from it that is not marked immutable: a service's
-	// worker changes generations and slots, instance watchers record readiness and exits, and
-	// Endpoints reads them for the gateway. It is never held across a Store or Runtime call.
+	// worker changes members and targets, instance watchers record readiness and exits, Endpoints
+	// reads routes. It is never held across a Store, Runtime or Router call.
 	mu      sync.Mutex
 	svcs    map[string]*svcState
 	running bool
@@ -69,53 +95,62 @@ type Engine struct {
 	watchers sync.WaitGroup
 }
 
-// svcState is what the engine holds for one service.
+// svcState is what the engine holds for one service. Only the service's worker changes members,
+// target and the fields below them; watchers change member readiness.
 type svcState struct {
-	serving *generation // the instances that serve the service's configuration; nil: none
-	pending *generation // instances being started to replace serving; nil: none
-	// finishing is the outcome of the RUNNING entry that is decided (instances switched or
-	// rolled back) but not yet recorded because the store failed; recorded on the next pass.
-	finishing *finish
+	members   []*member
+	target    *target
+	restarts  map[string]*restart // by group key: crash backoff of a running service
+	finishing *finish             // an outcome decided but not yet recorded (the store failed)
+	route     ark.Route           // last published
+	due       *time.Timer         // wakes the service at its schedule's due time
+	dueAt     time.Time
 }
 
 type kind int
 
 const (
-	kindUpdate  kind = iota // carries out a RUNNING update-log entry
-	kindStart               // status deploying without an entry: PUT status=running, or a rollback with nothing left
-	kindRestore             // a running service without (matching) instances, e.g. after a server restart
+	kindUpdate kind = iota // carries out a RUNNING update-log entry
+	kindStart              // status deploying without an entry: PUT status=running, or a rollback with nothing left
+	kindKeep               // a running service: restore after a restart, finish a rollback, restart crashed instances
 )
 
-// generation is the instances of one whole configuration.
-type generation struct {
+// target is the configuration a service's instances are driven to.
+type target struct {
 	// Immutable after creation.
 	kind       kind
-	updateTime int64  // the entry a kindUpdate generation carries out
-	cfgKey     string // configKey of the configuration
+	updateTime int64 // the entry a kindUpdate target carries out
+	cfgKey     string
+	projectID  string
+	policy     string
 	groups     []*group
+	pairs      map[string]*group // group key of old instances → the target group that replaces them
 
-	progress int // last progress reported (guarded by mu)
+	progress  int  // last progress reported (guarded by Engine.mu)
+	restoring bool // bringing instances back after a server restart (the service's worker only)
 }
 
-// slot is one of a group's instance_count places. Guarded by Engine.mu.
-type slot struct {
-	m         *member   // the instance in this place; nil while waiting for a restart
-	crashes   int       // consecutive failures, for the backoff
-	notBefore time.Time // no restart before
+// restart is the backoff of a group whose instances crashed.
+type restart struct {
+	crashes   int
+	notBefore time.Time
 }
 
 // member is one started (or failed to start) instance.
 type member struct {
 	// Immutable after creation.
 	id        string
-	inst      Instance // nil when Start failed
+	g         *group  // the group it was started for
+	tgt       *target // the target it was started for
+	inst      Instance
 	startedAt time.Time
 
-	// Guarded by Engine.mu; written by the instance's watcher.
-	ready   bool
-	readyAt time.Time
-	done    bool  // failed to start, not ready in time, or exited: it has to be replaced
-	err     error // why done, or why no longer ready
+	// Guarded by Engine.mu.
+	ready    bool
+	readyAt  time.Time
+	done     bool  // failed to start, not ready in time, or exited: it has to be replaced
+	err      error // why done, or why no longer ready
+	stopping bool  // left the routing table; being stopped
 }
 
 // finish is an update-log outcome to record.
@@ -138,6 +173,13 @@ func (e *Engine) log() *slog.Logger {
 		return e.Logger
 	}
 	return slog.Default()
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
 }
 
 // Notify asks the engine to look at a service soon. It never blocks; a notification that arrives
@@ -230,7 +272,7 @@ func (e *Engine) resync(ctx context.Context) {
 	}
 }
 
-// Endpoint is one ready instance serving a service.
+// Endpoint is one instance the gateway may send a service's requests to.
 type Endpoint struct {
 	ModelID    string
 	Weight     int // the weight of the instance's config entry
@@ -238,23 +280,64 @@ type Endpoint struct {
 	Addr       string // host:port
 }
 
-// Endpoints returns the ready instances of the configuration a service currently serves (during
-// an update, the old one until the new one is ready). Safe to call from any goroutine.
+// Endpoints returns the routing table last published for a service, flattened. Safe to call from
+// any goroutine.
 func (e *Engine) Endpoints(serviceID string) []Endpoint {
 	e.init()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := e.svcs[serviceID]
-	if st == nil || st.serving == nil {
+	if st == nil {
 		return nil
 	}
 	var out []Endpoint
-	for _, g := range st.serving.groups {
-		for _, s := range g.slots {
-			if m := s.m; m != nil && m.ready && !m.done {
-				out = append(out, Endpoint{ModelID: g.cfg.ModelID, Weight: g.cfg.Weight, InstanceID: m.id, Addr: m.inst.Addr()})
-			}
+	for _, en := range st.route.Entries {
+		for _, b := range en.Backends {
+			out = append(out, Endpoint{ModelID: en.ModelID, Weight: en.Weight, InstanceID: b.InstanceID, Addr: b.Addr})
 		}
+	}
+	return out
+}
+
+// InstanceCounts is what Instances reports for one model of a service.
+type InstanceCounts struct {
+	ModelID string
+	Total   int // instances that run or start
+	Ready   int
+	Usage   Usage // summed over the model's instances
+}
+
+// Instances reports, per model, the instances the engine holds for a service (the monitor API).
+func (e *Engine) Instances(serviceID string) []InstanceCounts {
+	e.init()
+	e.mu.Lock()
+	var ms []*member
+	if st := e.svcs[serviceID]; st != nil {
+		ms = append(ms, st.members...)
+	}
+	e.mu.Unlock()
+	var out []InstanceCounts
+	idx := map[string]int{}
+	for _, m := range ms {
+		e.mu.Lock()
+		done, ready := m.done, m.ready && !m.stopping
+		e.mu.Unlock()
+		if done || m.inst == nil {
+			continue
+		}
+		i, ok := idx[m.g.cfg.ModelID]
+		if !ok {
+			i = len(out)
+			idx[m.g.cfg.ModelID] = i
+			out = append(out, InstanceCounts{ModelID: m.g.cfg.ModelID})
+		}
+		out[i].Total++
+		if ready {
+			out[i].Ready++
+		}
+		u := m.inst.Usage()
+		out[i].Usage.CPUSeconds += u.CPUSeconds
+		out[i].Usage.MemoryMB += u.MemoryMB
 	}
 	return out
 }
@@ -265,51 +348,49 @@ func (e *Engine) state(id string) *svcState {
 	defer e.mu.Unlock()
 	st := e.svcs[id]
 	if st == nil {
-		st = &svcState{}
+		st = &svcState{restarts: map[string]*restart{}}
 		e.svcs[id] = st
 	}
 	return st
 }
 
-// launch starts an instance in every empty slot of gen that may start now, and a watcher for each.
-func (e *Engine) launch(ctx context.Context, svcID string, gen *generation) {
-	now := time.Now()
-	for _, g := range gen.groups {
-		for _, s := range g.slots {
-			e.mu.Lock()
-			empty := s.m == nil && !now.Before(s.notBefore)
-			e.mu.Unlock()
-			if empty {
-				m := e.startMember(ctx, svcID, g)
-				e.mu.Lock()
-				s.m = m
-				e.mu.Unlock()
-			}
-		}
-	}
-}
-
-func (e *Engine) startMember(ctx context.Context, svcID string, g *group) *member {
+// startMember starts one instance of group g for target t and a watcher for it. A Start that
+// fails gives a member that is done at once.
+func (e *Engine) startMember(ctx context.Context, svcID string, t *target, g *group) *member {
 	spec := g.spec
 	spec.InstanceID = ark.NewUUID()
 	spec.ServiceID = svcID
-	m := &member{id: spec.InstanceID, startedAt: time.Now()}
+	m := &member{id: spec.InstanceID, g: g, tgt: t, startedAt: time.Now()}
+	if e.Capacity != nil {
+		if err := e.Capacity.Reserve(m.id, g.resources); err != nil {
+			m.done, m.err = true, err
+			return m
+		}
+	}
 	inst, err := e.Runtime.Start(ctx, spec)
 	if err != nil {
+		e.release(m)
 		m.done, m.err = true, fmt.Errorf("could not be started: %w", err)
 		e.log().Warn("start instance", "service", svcID, "model", g.label, "err", err)
 		return m
 	}
 	m.inst = inst
 	e.watchers.Add(1)
-	go e.watch(ctx, svcID, g, m)
+	go e.watch(ctx, svcID, m)
 	return m
+}
+
+func (e *Engine) release(m *member) {
+	if e.Capacity != nil {
+		e.Capacity.Release(m.id)
+	}
 }
 
 // watch follows one instance until it exits or ctx ends: it waits for readiness (the group's
 // deploy timeout), then probes it every period, and records what it sees, notifying the service.
-func (e *Engine) watch(ctx context.Context, svcID string, g *group, m *member) {
+func (e *Engine) watch(ctx context.Context, svcID string, m *member) {
 	defer e.watchers.Done()
+	g := m.g
 	err := m.inst.WaitReady(ctx, g.timeout)
 	if ctx.Err() != nil {
 		return
@@ -361,42 +442,53 @@ func (e *Engine) watch(ctx context.Context, svcID string, g *group, m *member) {
 	}
 }
 
-// members returns gen's started instances.
-func (e *Engine) members(gen *generation) []*member {
-	if gen == nil {
-		return nil
+// stopMembers takes instances out of the service's routing table, lets the gateway drain them,
+// stops them in parallel, waits for them and forgets them. Stopping is always graceful, even when
+// ctx has ended (shutdown): each instance gets its grace period.
+func (e *Engine) stopMembers(ctx context.Context, svcID string, st *svcState, ms []*member) {
+	if len(ms) == 0 {
+		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []*member
-	for _, g := range gen.groups {
-		for _, s := range g.slots {
-			if s.m != nil && s.m.inst != nil {
-				out = append(out, s.m)
-			}
-		}
-	}
-	return out
-}
-
-// stopMembers stops instances in parallel and waits for them. Stopping is always graceful, even
-// when ctx has ended (shutdown): each instance gets its grace period.
-func (e *Engine) stopMembers(ctx context.Context, ms []*member) {
 	ctx = context.WithoutCancel(ctx)
+	e.mu.Lock()
+	for _, m := range ms {
+		m.stopping = true
+	}
+	e.mu.Unlock()
+	e.publish(svcID, st)
 	var wg sync.WaitGroup
 	for _, m := range ms {
-		if m == nil || m.inst == nil {
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.inst.Stop(ctx); err != nil {
-				e.log().Warn("stop instance", "instance", m.id, "err", err)
+			if m.inst != nil {
+				if e.Router != nil {
+					dctx, cancel := context.WithTimeout(ctx, m.g.spec.GracePeriod)
+					e.Router.Drain(dctx, m.id)
+					cancel()
+				}
+				if err := m.inst.Stop(ctx); err != nil {
+					e.log().Warn("stop instance", "instance", m.id, "err", err)
+				}
 			}
+			e.release(m)
 		}()
 	}
 	wg.Wait()
+	gone := map[*member]bool{}
+	for _, m := range ms {
+		gone[m] = true
+	}
+	e.mu.Lock()
+	kept := st.members[:0]
+	for _, m := range st.members {
+		if !gone[m] {
+			kept = append(kept, m)
+		}
+	}
+	clear(st.members[len(kept):])
+	st.members = kept
+	e.mu.Unlock()
 }
 
 // stopService stops every instance of a service and forgets it.
@@ -404,9 +496,20 @@ func (e *Engine) stopService(ctx context.Context, id string) {
 	e.mu.Lock()
 	st := e.svcs[id]
 	delete(e.svcs, id)
-	e.mu.Unlock()
+	var ms []*member
 	if st != nil {
-		e.stopMembers(ctx, append(e.members(st.serving), e.members(st.pending)...))
+		ms = append(ms, st.members...)
+		st.target = nil
+		if st.due != nil {
+			st.due.Stop()
+		}
+	}
+	e.mu.Unlock()
+	if e.Router != nil {
+		e.Router.Remove(id)
+	}
+	if st != nil {
+		e.stopMembers(ctx, id, st, ms)
 	}
 }
 

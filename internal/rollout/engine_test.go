@@ -140,15 +140,18 @@ func (h *harness) versions(t *testing.T, id string) []string {
 func (h *harness) pids(id string) []int {
 	e := h.engine
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	st := e.svcs[id]
-	e.mu.Unlock()
 	if st == nil {
 		return nil
 	}
 	var out []int
-	for _, m := range append(e.members(st.serving), e.members(st.pending)...) {
-		out = append(out, m.inst.(processInstance).PID)
+	for _, m := range st.members {
+		if m.inst != nil {
+			out = append(out, m.inst.(processInstance).PID)
+		}
 	}
+	sort.Ints(out)
 	return out
 }
 
@@ -194,14 +197,22 @@ func TestDeployUpdateRollBack(t *testing.T) {
 	}
 	oldPIDs := h.pids(id)
 
-	// A successful update: new instances, the old ones stopped.
+	// A successful update: v1 scales down to one of its instances (kept, not restarted), v2 starts.
 	ut := h.store.userUpdate(t, id, []ark.ServiceConfig{conf(v1, 70, 1), conf(v2, 30, 1)})
 	h.engine.Notify(id)
 	s = h.waitResult(t, id, ut, ark.ResultSuccess, ark.StatusRunning)
 	if !s.hasEvent(ark.EventNormal, eventUpdated) {
 		t.Errorf("no update event:\n%s", s.eventText())
 	}
-	waitGone(t, oldPIDs)
+	kept := 0
+	for _, pid := range oldPIDs {
+		if alive(pid) {
+			kept++
+		}
+	}
+	if kept != 1 {
+		t.Errorf("%d of the v1 instances still run; want 1 (scaled down from 2, not restarted)", kept)
+	}
 	if got := h.versions(t, id); !equal(got, []string{"1.0.1", "1.0.2"}) {
 		t.Fatalf("endpoints answer %v; want 1.0.1 and 1.0.2", got)
 	}

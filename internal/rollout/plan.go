@@ -13,18 +13,20 @@ import (
 	"github.com/arkserve/arkserve/internal/ark"
 )
 
-// group is the instances of one config entry: one model version, instance_count slots.
+// group is one config entry of a target: a model version and instance_count instances of it.
+// Immutable after planGroup.
 type group struct {
-	// Set by planGroup, never changed afterwards.
-	key       string // model id + hash of the entry's instance-relevant config
+	key       string // the model and every instance-relevant setting (groupKey)
 	cfg       ark.ServiceConfig
-	label     string       // name@version, for events
+	pos       int    // index of the entry in its configuration
+	modelName string // for pairing old groups with new ones
+	label     string // name@version, for events
 	spec      InstanceSpec // template: InstanceID is filled per instance
 	timeout   time.Duration
 	period    time.Duration // liveness probe interval once ready
 	threshold int           // consecutive failed liveness probes that make a ready instance not ready
-
-	slots []*slot // len = instance_count; each slot's fields are guarded by Engine.mu
+	bounds    bounds
+	resources ark.Resources // what one instance takes from the pool
 }
 
 // planGroup turns a config entry and its model into what starting its instances needs. It fails
@@ -61,12 +63,10 @@ func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, defa
 	period := time.Duration(orDefault(h.PeriodSeconds, d.PeriodSeconds)) * time.Second
 	threshold := orDefault(h.FailureThreshold, d.FailureThreshold)
 	g := &group{
-		key: entryKey(c), cfg: c, label: label, timeout: timeout, period: period, threshold: threshold,
+		key: groupKey(c), cfg: c, modelName: m.Name, label: label, timeout: timeout, period: period,
+		threshold: threshold, bounds: rollingBounds(c.InstanceCount, c.AdditionalProperties[c.ModelID]),
 		spec: InstanceSpec{ModelID: c.ModelID, ModelDir: m.SourceLocation, Cmd: cmd, Env: c.Envs,
 			Health: h, GracePeriod: grace},
-	}
-	for range c.InstanceCount {
-		g.slots = append(g.slots, &slot{})
 	}
 	return g, nil
 }
@@ -95,10 +95,18 @@ func modelLabel(c ark.ServiceConfig, m *ark.Model) string {
 	return name + "@" + version
 }
 
-// entryKey identifies what an entry's instances run: the model and every field that reaches the
-// instances. The weight is left out: it only steers traffic.
-func entryKey(c ark.ServiceConfig) string {
-	c.Weight = 0
+// groupKey identifies what an entry's instances run: the model and every field that reaches the
+// instances. The weight (it only steers traffic), the instance count (a change adds or removes
+// instances), the deploy timeout and the rolling bounds (they steer the rollout, not the
+// instances) are left out, as are the names the store resolves.
+func groupKey(c ark.ServiceConfig) string {
+	c.Weight, c.InstanceCount, c.DeployTimeoutSeconds, c.ModelName, c.ModelVersion = 0, 0, 0, "", ""
+	p := c.AdditionalProperties[c.ModelID]
+	c.AdditionalProperties = nil
+	if p.LogVolume != nil || p.PersistentVolumes != nil || p.TerminationGracePeriodSeconds != nil {
+		p.MaxSurge, p.MaxUnavailable = nil, nil
+		c.AdditionalProperties = map[string]ark.ModelAdditionalProperties{c.ModelID: p}
+	}
 	return c.ModelID + "-" + hash(c)
 }
 

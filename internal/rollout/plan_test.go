@@ -62,7 +62,7 @@ func TestPlanGroup(t *testing.T) {
 				t.Errorf("cmd %q, grace %s, timeout %s; want %q, %s, %s", g.spec.Cmd, g.spec.GracePeriod, g.timeout,
 					tc.wantCmd, tc.wantGrace, tc.wantTimeout)
 			}
-			if len(g.slots) != 2 || g.spec.ModelDir != "/models/echo" || g.spec.Env["A"] != "b" || g.label != "echo@1.0.0" {
+			if g.cfg.InstanceCount != 2 || g.spec.ModelDir != "/models/echo" || g.spec.Env["A"] != "b" || g.label != "echo@1.0.0" {
 				t.Errorf("group = %+v", g)
 			}
 			if g.period != time.Second || g.threshold != 3 {
@@ -72,21 +72,41 @@ func TestPlanGroup(t *testing.T) {
 	}
 }
 
-func TestEntryKey(t *testing.T) {
-	a := ark.ServiceConfig{ModelID: "m1", Weight: 80, InstanceCount: 1, Envs: map[string]string{"A": "1"}}
+func TestGroupKey(t *testing.T) {
+	one := 1.0
+	a := ark.ServiceConfig{ModelID: "m1", ModelName: "echo", ModelVersion: "1.0.0", Weight: 80, InstanceCount: 1,
+		Envs: map[string]string{"A": "1"}}
+	for name, change := range map[string]func(*ark.ServiceConfig){
+		"weight":         func(c *ark.ServiceConfig) { c.Weight = 20 },
+		"instance_count": func(c *ark.ServiceConfig) { c.InstanceCount = 5 },
+		"deploy timeout": func(c *ark.ServiceConfig) { c.DeployTimeoutSeconds = 90 },
+		"names":          func(c *ark.ServiceConfig) { c.ModelName, c.ModelVersion = "", "" },
+		"rolling bounds": func(c *ark.ServiceConfig) {
+			c.AdditionalProperties = map[string]ark.ModelAdditionalProperties{"m1": {MaxSurge: &one, MaxUnavailable: &one}}
+		},
+	} {
+		b := a
+		change(&b)
+		if groupKey(a) != groupKey(b) {
+			t.Errorf("a change of the %s changed the group key: it would restart instances", name)
+		}
+	}
+	for name, change := range map[string]func(*ark.ServiceConfig){
+		"envs":  func(c *ark.ServiceConfig) { c.Envs = map[string]string{"A": "2"} },
+		"model": func(c *ark.ServiceConfig) { c.ModelID = "m2" },
+		"spec":  func(c *ark.ServiceConfig) { c.Specification = "modelarts.vm.cpu.2u" },
+	} {
+		b := a
+		change(&b)
+		if groupKey(a) == groupKey(b) {
+			t.Errorf("a change of the %s kept the group key: the instances would not be replaced", name)
+		}
+	}
+	if !strings.HasPrefix(groupKey(a), "m1-") {
+		t.Errorf("groupKey = %q; want it to start with the model id", groupKey(a))
+	}
 	b := a
 	b.Weight = 20
-	if entryKey(a) != entryKey(b) {
-		t.Error("the weight changed the entry key; it only steers traffic")
-	}
-	c := a
-	c.Envs = map[string]string{"A": "2"}
-	if entryKey(a) == entryKey(c) {
-		t.Error("different envs gave the same entry key")
-	}
-	if !strings.HasPrefix(entryKey(a), "m1-") {
-		t.Errorf("entryKey = %q; want it to start with the model id", entryKey(a))
-	}
 	if configKey([]ark.ServiceConfig{a}) == configKey([]ark.ServiceConfig{b}) {
 		t.Error("configKey ignores weights; it must not")
 	}

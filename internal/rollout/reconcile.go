@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,27 +46,63 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	st := e.state(id)
+	if e.dueNow(svc, st) {
+		// The schedule's time is up: stop the service (an update in progress is abandoned).
+		if err := e.Store.SetStatus(ctx, id, ark.StatusChange{Status: ark.StatusStopping},
+			normal(ark.EventAutoStopped)); err != nil {
+			return err
+		}
+		svc.Status = ark.StatusStopping
+	}
 	switch svc.Status {
 	case ark.StatusStopping, ark.StatusStopped:
 		return e.stop(ctx, svc, entry)
 	}
 	if entry != nil {
-		return e.update(ctx, svc, entry)
+		return e.update(ctx, svc, st, entry)
 	}
 	switch svc.Status {
 	case ark.StatusDeploying:
-		return e.converge(ctx, svc, kindStart)
+		return e.start(ctx, svc, st)
 	case ark.StatusRunning, ark.StatusConcerning:
-		return e.maintain(ctx, svc)
+		return e.keep(ctx, svc, st)
 	default: // failed: nothing runs
 		e.stopService(ctx, id)
 		return nil
 	}
 }
 
+// dueNow reports whether the service's schedule has run out; until then it arms a timer that
+// notifies the service at its due time.
+func (e *Engine) dueNow(svc *ark.Service, st *svcState) bool {
+	switch svc.Status {
+	case ark.StatusDeploying, ark.StatusRunning, ark.StatusConcerning:
+	default:
+		return false
+	}
+	if svc.DueTime.IsZero() {
+		return false
+	}
+	wait := svc.DueTime.Sub(e.now())
+	if wait <= 0 {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !st.dueAt.Equal(svc.DueTime) {
+		if st.due != nil {
+			st.due.Stop()
+		}
+		id := svc.ID
+		st.dueAt, st.due = svc.DueTime, time.AfterFunc(wait, func() { e.Notify(id) })
+	}
+	return false
+}
+
 // stop stops every instance and reports the service stopped. A RUNNING entry (the HTTP layer
-// refuses to stop a service that is updating, but a store could hold one) is finished FAIL: an
-// entry never stays RUNNING.
+// refuses to stop a service that is updating, but a schedule can) is finished FAIL: an entry never
+// stays RUNNING.
 func (e *Engine) stop(ctx context.Context, svc *ark.Service, entry *ark.UpdateLog) error {
 	e.stopService(ctx, svc.ID)
 	stopped := ark.StatusChange{Status: ark.StatusStopped}
@@ -81,92 +118,69 @@ func (e *Engine) stop(ctx context.Context, svc *ark.Service, entry *ark.UpdateLo
 	return nil
 }
 
-// update carries out a RUNNING entry: start the new configuration's instances, wait for them,
-// switch, stop the old ones, finish the entry; or roll back.
-func (e *Engine) update(ctx context.Context, svc *ark.Service, entry *ark.UpdateLog) error {
-	st := e.state(svc.ID)
+// update carries out a RUNNING entry one rolling step at a time, and finishes it.
+func (e *Engine) update(ctx context.Context, svc *ark.Service, st *svcState, entry *ark.UpdateLog) error {
 	e.mu.Lock()
-	f, gen := st.finishing, st.pending
+	f := st.finishing
 	e.mu.Unlock()
 	if f != nil && f.updateTime == entry.UpdateTime {
 		return e.record(ctx, svc.ID, st, f) // decided before; only the store write is missing
 	}
-	if gen != nil && (gen.kind != kindUpdate || gen.updateTime != entry.UpdateTime) {
-		e.dropPending(ctx, st) // started for something that is no longer wanted
-		gen = nil
+	t, failure, err := e.targetFor(ctx, svc, st, kindUpdate, entry.Config, entry.UpdateTime)
+	if err != nil {
+		return err
 	}
-	if gen == nil {
-		var failure error
-		var err error
-		gen, failure, err = e.plan(ctx, svc.ID, entry.Config, kindUpdate)
-		if err != nil {
-			return err
-		}
-		if failure != nil {
-			return e.failUpdate(ctx, svc, st, entry, failure.Error(), "", nil)
-		}
-		gen.updateTime = entry.UpdateTime
-		e.mu.Lock()
-		st.pending = gen
-		e.mu.Unlock()
-		e.log().Info("updating service", "service", svc.ID, "update_time", entry.UpdateTime)
+	if failure != nil {
+		return e.failUpdate(ctx, svc, st, entry, nil, failure.Error(), "")
 	}
-	e.launch(ctx, svc.ID, gen) // fills the slots not started yet
+	p := e.drive(ctx, svc.ID, st, t)
 	if err := ctx.Err(); err != nil {
 		return err // shutting down: a Start that failed for that is no verdict on the update
 	}
-	ready, total, bad := e.tally(gen)
-	if bad != nil {
-		what, tail := e.describe(bad)
-		return e.failUpdate(ctx, svc, st, entry, what, tail, gen)
+	if p.bad != nil {
+		what, tail := e.describe(p.bad)
+		return e.failUpdate(ctx, svc, st, entry, t, what, tail)
 	}
-	if ready < total {
-		return e.progress(ctx, svc.ID, gen, ready, total)
+	if !p.complete {
+		return e.progress(ctx, svc.ID, t, p)
 	}
-	// Every new instance is ready: switch the service to them, stop the old ones, then record.
-	e.mu.Lock()
-	old := st.serving
-	st.serving, st.pending = gen, nil
-	e.mu.Unlock()
-	e.stopMembers(ctx, e.members(old))
 	info := eventUpdated
 	if len(entry.Previous) == 0 {
 		info = fmt.Sprintf(ark.EventStarted, svc.Name)
 	}
 	f = &finish{updateTime: entry.UpdateTime, result: ark.ResultSuccess,
-		change: ark.StatusChange{Status: ark.StatusRunning, Progress: 100}, events: []ark.Event{normal(info)}}
+		change: ark.StatusChange{Status: ark.StatusRunning, Progress: 100}, events: append(p.events, normal(info))}
 	e.mu.Lock()
 	st.finishing = f
 	e.mu.Unlock()
-	e.log().Info("update succeeded", "service", svc.ID, "update_time", entry.UpdateTime, "instances", total)
+	e.log().Info("update succeeded", "service", svc.ID, "update_time", entry.UpdateTime, "instances", p.total)
 	return e.record(ctx, svc.ID, st, f)
 }
 
-// failUpdate stops the instances started for entry (gen, may be nil), keeps the old ones and
-// finishes the entry FAIL. what says what failed; tail is the failed instance's last output.
-func (e *Engine) failUpdate(ctx context.Context, svc *ark.Service, st *svcState, entry *ark.UpdateLog, what, tail string, gen *generation) error {
-	if gen != nil {
-		e.dropPending(ctx, st)
-	}
+// failUpdate finishes the entry FAIL. The instances started for it that are not ready are stopped
+// now; the ready ones are replaced by the previous configuration's in the next rolling steps (the
+// store restores it as the desired one). what says what failed; tail is the failed instance's
+// last output.
+func (e *Engine) failUpdate(ctx context.Context, svc *ark.Service, st *svcState, entry *ark.UpdateLog, t *target, what, tail string) error {
 	e.log().Warn("update failed", "service", svc.ID, "update_time", entry.UpdateTime, "reason", what)
 	events := []ark.Event{abnormal(withTail(what, tail))}
 	var change ark.StatusChange
-	e.mu.Lock()
-	serving := st.serving != nil
-	e.mu.Unlock()
-	switch {
-	case len(entry.Previous) == 0:
+	if len(entry.Previous) == 0 {
 		// The first deployment (or one from a stopped or failed service): nothing to go back to.
+		e.stopMembers(ctx, svc.ID, st, e.members(st, func(*member) bool { return true }))
 		events = append(events, abnormal(eventDeployFailed))
 		change = ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: what}
-	case serving:
+	} else {
+		e.stopMembers(ctx, svc.ID, st, e.members(st, func(m *member) bool {
+			return t != nil && m.tgt == t && (!m.ready || m.done)
+		}))
 		events = append(events, normal(ark.EventRolledBack))
 		change = ark.StatusChange{Status: ark.StatusRunning, Progress: 100}
-	default:
-		// The previous configuration is not running here (the server restarted mid-update): the
-		// store restores it as the desired one, and the status deploying has it started again.
-		events = append(events, normal(ark.EventRolledBack))
-		change = ark.StatusChange{Status: ark.StatusDeploying}
+		if len(e.members(st, func(m *member) bool { return m.ready && !m.done })) == 0 {
+			// Nothing serves (the server restarted mid-update): the status deploying has the
+			// previous configuration started again.
+			change = ark.StatusChange{Status: ark.StatusDeploying}
+		}
 	}
 	f := &finish{updateTime: entry.UpdateTime, result: ark.ResultFail, change: change, events: events}
 	e.mu.Lock()
@@ -176,7 +190,7 @@ func (e *Engine) failUpdate(ctx context.Context, svc *ark.Service, st *svcState,
 }
 
 // record finishes an entry in the store. When the entry was finished by someone else meanwhile,
-// the instances started for it are stopped and the service is looked at again.
+// the service is looked at again: its desired state is whatever that writer left.
 func (e *Engine) record(ctx context.Context, svcID string, st *svcState, f *finish) error {
 	ok, err := e.Store.FinishUpdate(ctx, svcID, f.updateTime, f.result, f.change, f.events...)
 	if err != nil {
@@ -184,150 +198,97 @@ func (e *Engine) record(ctx context.Context, svcID string, st *svcState, f *fini
 	}
 	e.mu.Lock()
 	st.finishing = nil
-	var mine *generation
-	if !ok && st.serving != nil && st.serving.kind == kindUpdate && st.serving.updateTime == f.updateTime {
-		mine, st.serving = st.serving, nil
-	}
 	e.mu.Unlock()
 	if !ok {
 		e.log().Warn("update-log entry was already finished", "service", svcID, "update_time", f.updateTime)
-		e.stopMembers(ctx, e.members(mine))
-		e.Notify(svcID)
 	}
+	e.Notify(svcID) // the next pass works toward what the store says now
 	return nil
 }
 
-// converge starts the service's configuration when it has no (matching) instances: a start (status
-// deploying without an entry) or a restore (running, e.g. after a server restart).
-func (e *Engine) converge(ctx context.Context, svc *ark.Service, k kind) error {
-	st := e.state(svc.ID)
-	want := configKey(svc.Config)
+// start brings up a service's configuration (status deploying without an entry: a start, or a
+// rollback that found nothing running): running when every instance is ready, failed when one
+// fails.
+func (e *Engine) start(ctx context.Context, svc *ark.Service, st *svcState) error {
 	e.mu.Lock()
 	st.finishing = nil // its entry is no longer RUNNING
-	gen, serving := st.pending, st.serving
 	e.mu.Unlock()
-	if gen != nil && (gen.kind == kindUpdate || gen.cfgKey != want) {
-		e.dropPending(ctx, st)
-		gen = nil
+	t, failure, err := e.targetFor(ctx, svc, st, kindStart, svc.Config, 0)
+	if err != nil {
+		return err
 	}
-	if gen == nil {
-		if k == kindStart && serving != nil && serving.cfgKey == want {
-			if ready, total, _ := e.tally(serving); ready == total {
-				// Already running (a status write that failed, or a rollback whose old instances
-				// serve): only the status is missing.
-				return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
-					normal(fmt.Sprintf(ark.EventStarted, svc.Name)))
-			}
-		}
-		var failure, err error
-		gen, failure, err = e.plan(ctx, svc.ID, svc.Config, k)
-		if err != nil {
-			return err
-		}
-		if failure != nil {
-			return e.failStart(ctx, svc, st, failure.Error(), "", nil)
-		}
-		e.mu.Lock()
-		st.pending = gen
-		e.mu.Unlock()
-		e.log().Info("starting service instances", "service", svc.ID, "restore", k == kindRestore)
-		if k == kindRestore && serving == nil && svc.Status != ark.StatusConcerning {
-			if err := e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusConcerning},
-				normal(eventRestoring)); err != nil {
-				return err
-			}
-		}
+	if failure != nil {
+		return e.failStart(ctx, svc, st, failure.Error(), "")
 	}
-	e.launch(ctx, svc.ID, gen) // fills the slots not started yet
+	p := e.drive(ctx, svc.ID, st, t)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ready, total, bad := e.tally(gen)
-	if bad != nil {
-		what, tail := e.describe(bad)
-		return e.failStart(ctx, svc, st, what, tail, gen)
+	if p.bad != nil {
+		what, tail := e.describe(p.bad)
+		return e.failStart(ctx, svc, st, what, tail)
 	}
-	if ready < total {
-		if k == kindStart {
-			return e.progress(ctx, svc.ID, gen, ready, total)
-		}
-		return nil
+	if !p.complete {
+		return e.progress(ctx, svc.ID, t, p)
 	}
-	e.mu.Lock()
-	old := st.serving
-	st.serving, st.pending = gen, nil
-	e.mu.Unlock()
-	e.stopMembers(ctx, e.members(old))
-	info := fmt.Sprintf(ark.EventStarted, svc.Name)
-	if k == kindRestore {
-		info = eventRestored
-	}
-	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusRunning, Progress: 100}, normal(info))
+	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
+		append(p.events, normal(fmt.Sprintf(ark.EventStarted, svc.Name)))...)
 }
 
-// failStart stops what a start or restore started and reports the service failed.
-func (e *Engine) failStart(ctx context.Context, svc *ark.Service, st *svcState, what, tail string, gen *generation) error {
-	if gen != nil {
-		e.dropPending(ctx, st)
-	}
+// failStart stops the service's instances and reports it failed.
+func (e *Engine) failStart(ctx context.Context, svc *ark.Service, st *svcState, what, tail string) error {
+	e.stopMembers(ctx, svc.ID, st, e.members(st, func(*member) bool { return true }))
 	e.log().Warn("starting the service failed", "service", svc.ID, "reason", what)
 	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: what},
 		abnormal(withTail(what, tail)), abnormal(fmt.Sprintf(ark.EventStartFailed, svc.Name)))
 }
 
-// maintain keeps a running service's instances running: crashed ones are replaced after a
-// backoff, and the status says whether all are ready.
-func (e *Engine) maintain(ctx context.Context, svc *ark.Service) error {
-	st := e.state(svc.ID)
+// keep keeps a running service at its configuration: it brings the instances back after a server
+// restart, finishes a rollback, and restarts crashed instances after a backoff. The status says
+// whether every instance is ready (running) or not (concerning).
+func (e *Engine) keep(ctx context.Context, svc *ark.Service, st *svcState) error {
 	e.mu.Lock()
-	serving, pending := st.serving, st.pending
+	st.finishing = nil
+	restoring := st.target == nil && len(st.members) == 0
 	e.mu.Unlock()
-	if serving == nil || pending != nil || serving.cfgKey != configKey(svc.Config) {
-		return e.converge(ctx, svc, kindRestore)
+	t, failure, err := e.targetFor(ctx, svc, st, kindKeep, svc.Config, 0)
+	if err != nil {
+		return err
 	}
-	now := time.Now()
-	var events []ark.Event
-	for _, g := range serving.groups {
-		for _, s := range g.slots {
-			e.mu.Lock()
-			m := s.m
-			var f *failedMember
-			if m != nil && m.done {
-				f = &failedMember{g: g, m: m, err: m.err, readyAt: m.readyAt}
-			}
-			e.mu.Unlock()
-			if f == nil {
-				continue
-			}
-			what, tail := e.describe(f)
-			e.stopMembers(ctx, []*member{m})
-			e.mu.Lock()
-			if !f.readyAt.IsZero() && now.Sub(f.readyAt) > time.Minute {
-				s.crashes = 0 // it ran well for a while: start the backoff afresh
-			}
-			s.crashes++
-			delay := backoff(s.crashes)
-			s.m, s.notBefore = nil, now.Add(delay)
-			e.mu.Unlock()
-			e.log().Warn("instance failed; restarting it", "service", svc.ID, "reason", what, "in", delay)
-			events = append(events, abnormal(withTail(fmt.Sprintf("%s; it will be restarted in %s", what, delay), tail)))
+	if failure != nil {
+		return e.failStart(ctx, svc, st, failure.Error(), "")
+	}
+	if restoring {
+		// Nothing runs here although the service is running: the server restarted.
+		e.log().Info("starting service instances again", "service", svc.ID)
+		t.restoring = true
+		if err := e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusConcerning, Progress: 100},
+			normal(eventRestoring)); err != nil {
+			return err
 		}
+		svc.Status = ark.StatusConcerning
 	}
-	e.launch(ctx, svc.ID, serving) // fills the slots whose backoff has passed
+	p := e.drive(ctx, svc.ID, st, t)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ready, total, _ := e.tally(serving)
+	events := p.events
 	status := ark.StatusRunning
-	if ready < total {
+	if !p.complete {
 		status = ark.StatusConcerning
 	}
 	if status != svc.Status {
-		if status == ark.StatusRunning {
-			events = append(events, normal(fmt.Sprintf(eventAllReady, total)))
-		} else {
-			events = append(events, abnormal(fmt.Sprintf(eventSomeNotReady, total-ready, total)))
+		switch {
+		case status == ark.StatusRunning && t.restoring:
+			events = append(events, normal(eventRestored))
+		case status == ark.StatusRunning:
+			events = append(events, normal(fmt.Sprintf(eventAllReady, p.total)))
+		case !t.restoring:
+			events = append(events, abnormal(fmt.Sprintf(eventSomeNotReady, p.total-p.ready, p.total)))
 		}
+	}
+	if status == ark.StatusRunning {
+		t.restoring = false
 	}
 	if status == svc.Status && len(events) == 0 {
 		return nil
@@ -335,18 +296,27 @@ func (e *Engine) maintain(ctx context.Context, svc *ark.Service) error {
 	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: status, Progress: 100}, events...)
 }
 
-// plan resolves the models of a configuration. failure is a problem of the configuration (a model
-// that is gone or cannot be run); err is a problem of the store, worth retrying.
-func (e *Engine) plan(ctx context.Context, svcID string, cfgs []ark.ServiceConfig, k kind) (gen *generation, failure, err error) {
+// targetFor returns the target for a configuration: the current one when nothing changed, else a
+// new one (the models resolved, old instances paired with the groups that replace them). failure
+// is a problem of the configuration (a model that is gone or cannot be run, a specification the
+// pool cannot run); err is a problem of the store, worth retrying.
+func (e *Engine) targetFor(ctx context.Context, svc *ark.Service, st *svcState, k kind, cfgs []ark.ServiceConfig, updateTime int64) (t *target, failure, err error) {
+	key := configKey(cfgs)
+	e.mu.Lock()
+	cur := st.target
+	e.mu.Unlock()
+	if cur != nil && cur.kind == k && cur.updateTime == updateTime && cur.cfgKey == key && cur.policy == svc.LoadBalancerPolicy {
+		return cur, nil, nil
+	}
+	if len(cfgs) == 0 {
+		return nil, fmt.Errorf("the configuration has no model"), nil
+	}
 	timeout := e.DefaultDeployTimeout
 	if timeout <= 0 {
 		timeout = ark.DefaultDeployTimout * time.Second
 	}
-	gen = &generation{kind: k, cfgKey: configKey(cfgs)}
-	if len(cfgs) == 0 {
-		return nil, fmt.Errorf("the configuration has no model"), nil
-	}
-	for _, c := range cfgs {
+	t = &target{kind: k, updateTime: updateTime, cfgKey: key, projectID: svc.ProjectID, policy: svc.LoadBalancerPolicy}
+	for i, c := range cfgs {
 		m, err := e.Store.FindModelByID(ctx, c.ModelID)
 		if ark.ErrorCode(err) == ark.EModelNotFound {
 			return nil, fmt.Errorf("model %s (%s) does not exist", modelLabel(c, nil), c.ModelID), nil
@@ -358,35 +328,86 @@ func (e *Engine) plan(ctx context.Context, svcID string, cfgs []ark.ServiceConfi
 		if err != nil {
 			return nil, err, nil
 		}
-		gen.groups = append(gen.groups, g)
+		g.pos = i
+		if e.Specs != nil {
+			if g.resources, err = ark.InstanceResources(c, e.Specs); err != nil {
+				return nil, fmt.Errorf("model %s: %w", g.label, err), nil
+			}
+		}
+		t.groups = append(t.groups, g)
 	}
-	return gen, nil, nil
+	e.mu.Lock()
+	if cur != nil {
+		t.restoring = cur.restoring
+	}
+	t.pairs = pairGroups(t.groups, st.members)
+	st.target = t
+	e.mu.Unlock()
+	return t, nil, nil
 }
 
-// tally counts gen's ready instances and returns the first failed one.
-func (e *Engine) tally(gen *generation) (ready, total int, bad *failedMember) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, g := range gen.groups {
-		for _, s := range g.slots {
-			total++
-			switch m := s.m; {
-			case m == nil:
-			case m.done:
-				if bad == nil {
-					bad = &failedMember{g: g, m: m, err: m.err, readyAt: m.readyAt}
+// pairGroups decides which target group replaces each group of the old instances: the target group
+// of the same model, else of the same model name (a new version), else of the same position,
+// preferring target groups that have no instances yet. Old groups left unpaired are stopped once
+// the target is complete. Called with Engine.mu held.
+func pairGroups(groups []*group, members []*member) map[string]*group {
+	own := map[string]bool{}
+	for _, g := range groups {
+		own[g.key] = true
+	}
+	have := map[string]bool{} // target groups that have instances
+	var olds []*group
+	seen := map[string]bool{}
+	for _, m := range members {
+		switch {
+		case own[m.g.key]:
+			have[m.g.key] = true
+		case !seen[m.g.key]:
+			seen[m.g.key] = true
+			olds = append(olds, m.g)
+		}
+	}
+	slices.SortFunc(olds, func(a, b *group) int { return a.pos - b.pos })
+	pairs := map[string]*group{}
+	taken := map[*group]bool{}
+	matches := []func(o, g *group) bool{
+		func(o, g *group) bool { return o.cfg.ModelID == g.cfg.ModelID },
+		func(o, g *group) bool { return o.modelName != "" && o.modelName == g.modelName },
+		func(o, g *group) bool { return o.pos == g.pos },
+	}
+	for _, fresh := range []bool{true, false} {
+		for _, match := range matches {
+			for _, o := range olds {
+				if pairs[o.key] != nil {
+					continue
 				}
-			case m.ready:
-				ready++
+				for _, g := range groups {
+					if !taken[g] && (!fresh || !have[g.key]) && match(o, g) {
+						pairs[o.key], taken[g] = g, true
+						break
+					}
+				}
 			}
 		}
 	}
-	return ready, total, bad
+	return pairs
+}
+
+// members returns the service's instances that pass keep.
+func (e *Engine) members(st *svcState, keep func(*member) bool) []*member {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*member
+	for _, m := range st.members {
+		if keep(m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // failedMember is a failed instance with what the engine knew about it (copied under mu).
 type failedMember struct {
-	g       *group
 	m       *member
 	err     error
 	readyAt time.Time
@@ -395,7 +416,7 @@ type failedMember struct {
 // describe says what happened to a failed instance, and returns its last output with the values
 // of secret-looking envs masked.
 func (e *Engine) describe(f *failedMember) (what, tail string) {
-	m, g := f.m, f.g
+	m, g := f.m, f.m.g
 	var reason string
 	switch {
 	case m.inst == nil:
@@ -414,31 +435,25 @@ func (e *Engine) describe(f *failedMember) (what, tail string) {
 	return redact(what, g.spec.Env), tail
 }
 
-// progress reports the share of ready instances while deploying.
-func (e *Engine) progress(ctx context.Context, svcID string, gen *generation, ready, total int) error {
-	p := ready * 100 / total
+// progress reports the share of ready instances while deploying, and events of the step.
+func (e *Engine) progress(ctx context.Context, svcID string, t *target, p stepResult) error {
+	pc := 0
+	if p.total > 0 {
+		pc = min(99, p.ready*100/p.total) // 100 only once the rollout is complete
+	}
 	e.mu.Lock()
-	same := p == gen.progress
+	same := pc == t.progress
 	e.mu.Unlock()
-	if same {
+	if same && len(p.events) == 0 {
 		return nil
 	}
-	if err := e.Store.SetStatus(ctx, svcID, ark.StatusChange{Status: ark.StatusDeploying, Progress: p}); err != nil {
+	if err := e.Store.SetStatus(ctx, svcID, ark.StatusChange{Status: ark.StatusDeploying, Progress: pc}, p.events...); err != nil {
 		return err
 	}
 	e.mu.Lock()
-	gen.progress = p
+	t.progress = pc
 	e.mu.Unlock()
 	return nil
-}
-
-// dropPending stops the instances of the pending generation and forgets it.
-func (e *Engine) dropPending(ctx context.Context, st *svcState) {
-	e.mu.Lock()
-	gen := st.pending
-	st.pending = nil
-	e.mu.Unlock()
-	e.stopMembers(ctx, e.members(gen))
 }
 
 // maxEventLen bounds an event's text.

@@ -49,7 +49,12 @@ type Instance interface {
 	Stop(ctx context.Context) error
 	// LogTail returns up to n last lines of the instance's output, "" once it was stopped.
 	LogTail(n int) string
+	// Usage is what the instance uses now (zero once it ended).
+	Usage() Usage
 }
+
+// Usage is an instance's CPU time so far and resident memory now.
+type Usage = process.Usage
 
 // ProcessRuntime adapts the process runtime to Runtime.
 func ProcessRuntime(r *process.Runtime) Runtime { return processRuntime{r} }
