@@ -18,9 +18,9 @@ import (
 type group struct {
 	key       string // the model and every instance-relevant setting (groupKey)
 	cfg       ark.ServiceConfig
-	pos       int    // index of the entry in its configuration
-	modelName string // for pairing old groups with new ones
-	label     string // name@version, for events
+	pos       int          // index of the entry in its configuration
+	modelName string       // for pairing old groups with new ones
+	label     string       // name@version, for events
 	spec      InstanceSpec // template: InstanceID is filled per instance
 	timeout   time.Duration
 	period    time.Duration // liveness probe interval once ready

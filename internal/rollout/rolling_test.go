@@ -23,7 +23,7 @@ func TestRollingBounds(t *testing.T) {
 		{"ExactFraction", 4, f(0.5), f(0.5), bounds{2, 2}},
 		{"BothZero", 5, f(0), f(0), bounds{1, 0}},
 		{"UnavailableRoundsToZero", 3, f(0), f(0.2), bounds{1, 0}}, // 0.6 → 0, so surge 1
-		{"SurgeOfOneInstance", 1, f(0.1), nil, bounds{1, 0}},        // 0.1 → 1 (rounds up)
+		{"SurgeOfOneInstance", 1, f(0.1), nil, bounds{1, 0}},       // 0.1 → 1 (rounds up)
 		{"UnavailableCapped", 2, f(0), f(5), bounds{0, 2}},
 		{"OneIsACount", 10, f(1), f(1), bounds{1, 1}},
 	} {
