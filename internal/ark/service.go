@@ -252,7 +252,7 @@ var engineReportsFrom = map[string][]string{
 	StatusConcerning: {StatusDeploying, StatusRunning, StatusConcerning},
 	StatusFailed:     {StatusDeploying, StatusRunning, StatusConcerning, StatusFailed},
 	StatusStopped:    {StatusStopping, StatusStopped, StatusRunning, StatusConcerning},
-	StatusStopping:   {StatusRunning, StatusConcerning, StatusStopping},
+	StatusStopping:   {StatusDeploying, StatusRunning, StatusConcerning, StatusStopping}, // a schedule runs out
 }
 
 // EngineMayReport reports whether the engine may move a service from status cur to next.
