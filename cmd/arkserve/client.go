@@ -30,21 +30,31 @@ const clientUsage = `Client verbs (they use the token that "arkserve login" stor
   arkserve models list [--name N] [--limit N] [--offset N] [--json]
   arkserve models show ID
   arkserve models delete ID [--cascade]
-  arkserve services deploy --name N --model ID[:WEIGHT[:INSTANCES]]... [--spec S] [--description D]
-  arkserve services deploy --file BODY.json
+  arkserve services deploy --name N --model ID[:WEIGHT[:INSTANCES]]... [--spec S] [--description D] [--wait]
+  arkserve services deploy --file BODY.json [--wait]
   arkserve services list [--name N] [--status S] [--model ID] [--limit N] [--offset N] [--json]
   arkserve services show ID
-  arkserve services update ID [--model ID[:WEIGHT[:INSTANCES]]... [--spec S]] [--description D]
-  arkserve services update ID --file BODY.json
-  arkserve services start|stop ID
+  arkserve services update ID [--model ID[:WEIGHT[:INSTANCES]]... [--spec S]] [--description D] [--wait]
+  arkserve services update ID --file BODY.json [--wait]
+  arkserve services start|stop ID [--wait]
   arkserve services delete ID[,ID...] [ID...]
-  arkserve services events ID [--type Normal|Abnormal] [--limit N] [--offset N] [--json]
+  arkserve services events ID [--type normal|abnormal] [--limit N] [--offset N] [--json]
   arkserve services logs ID [--update-time MS|TIME] [--json]
 
 Connection flags of every verb but login: --url URL (env ARKSERVE_URL), --token TOKEN (env ARKSERVE_TOKEN),
 --project PROJECT_ID (env ARKSERVE_PROJECT); the defaults come from the credentials file
 ($ARKSERVE_CREDENTIALS, default $XDG_CONFIG_HOME/arkserve/credentials.json or ~/.config/arkserve/credentials.json).
 The password of login comes from stdin with --password-stdin, or from ARKSERVE_PASSWORD.
+
+--wait [--timeout 15m] follows the rollout that deploy, update, start or stop began, until its update-log
+entry is SUCCESS or FAIL (deploy, update) or the service is running or stopped, or failed (start, stop). It
+shows the phase, each model version's ready/desired instances and the elapsed time: redrawn in place on a
+terminal, one line per change otherwise (deploy prints the service id first). It keeps polling through
+errors that may pass (the server restarting) until the timeout.
+
+Exit status: 0 success (with --wait: the entry SUCCESS, the service running or stopped); 1 an error, and with
+--wait a rollout that failed (the entry FAIL or the service failed; the newest abnormal events say why) or
+that did not end within --timeout (the error says "timed out"); 2 a usage error.
 `
 
 // defaultServerURL is where login goes without --url: the server's default listen address.

@@ -20,8 +20,8 @@ var serviceVerbs = map[string]verb{
 	"list":   servicesList,
 	"show":   servicesShow,
 	"update": servicesUpdate,
-	"start":  servicesStatus("running", "starting"),
-	"stop":   servicesStatus("stopped", "stopping"),
+	"start":  servicesStatus("start", "running", "starting"),
+	"stop":   servicesStatus("stop", "stopped", "stopping"),
 	"delete": servicesDelete,
 	"events": servicesEvents,
 	"logs":   servicesLogs,
@@ -116,8 +116,12 @@ func servicesDeploy(fs *flag.FlagSet) func(context.Context, *conn, []string) err
 	desc := fs.String("description", "", "description")
 	cf := addConfigFlags(fs)
 	file := fs.String("file", "", "send this CreateService body (JSON; - for stdin) instead of building one from the flags")
+	wf := addWaitFlags(fs)
 	return func(ctx context.Context, c *conn, args []string) error {
 		if err := noArgs("services deploy", args); err != nil {
+			return err
+		}
+		if err := wf.check(fs, "services deploy"); err != nil {
 			return err
 		}
 		var body any
@@ -145,7 +149,10 @@ func servicesDeploy(fs *flag.FlagSet) func(context.Context, *conn, []string) err
 			return err
 		}
 		fmt.Fprintln(c.stdout, id)
-		return nil
+		if !*wf.wait {
+			return nil
+		}
+		return c.follow(ctx, &watch{serviceID: id, verb: "deployment", entry: true}, *wf.timeout)
 	}
 }
 
@@ -201,9 +208,13 @@ func servicesUpdate(fs *flag.FlagSet) func(context.Context, *conn, []string) err
 	desc := fs.String("description", "", "new description")
 	cf := addConfigFlags(fs)
 	file := fs.String("file", "", "send this UpdateService body (JSON; - for stdin) instead of building one from the flags")
+	wf := addWaitFlags(fs)
 	return func(ctx context.Context, c *conn, args []string) error {
 		id, err := oneArg(args, "service id")
 		if err != nil {
+			return err
+		}
+		if err := wf.check(fs, "services update"); err != nil {
 			return err
 		}
 		var body any
@@ -231,27 +242,49 @@ func servicesUpdate(fs *flag.FlagSet) func(context.Context, *conn, []string) err
 		default:
 			return usageError("services update: nothing to change: give --model, --description or --file")
 		}
+		// The entry this update adds is the first one newer than the newest before it (a service
+		// takes no configuration change while an update runs).
+		var before int64
+		if *wf.wait {
+			logs, _, err := c.api.ServiceLogs(ctx, c.project, id, nil)
+			if err != nil {
+				return err
+			}
+			if len(logs.Logs) > 0 {
+				before = logs.Logs[0].UpdateTime
+			}
+		}
 		if err := c.api.UpdateService(ctx, c.project, id, body); err != nil {
 			return err
 		}
 		fmt.Fprintln(c.stdout, "updated service", id)
-		return nil
+		if !*wf.wait {
+			return nil
+		}
+		return c.follow(ctx, &watch{serviceID: id, verb: "update", entry: true, after: before}, *wf.timeout)
 	}
 }
 
-// servicesStatus is start (status running) and stop (status stopped).
-func servicesStatus(status, doing string) verb {
+// servicesStatus is start (status running) and stop (status stopped); name is the verb.
+func servicesStatus(name, status, doing string) verb {
 	return func(fs *flag.FlagSet) func(context.Context, *conn, []string) error {
+		wf := addWaitFlags(fs)
 		return func(ctx context.Context, c *conn, args []string) error {
 			id, err := oneArg(args, "service id")
 			if err != nil {
+				return err
+			}
+			if err := wf.check(fs, "services "+name); err != nil {
 				return err
 			}
 			if err := c.api.UpdateService(ctx, c.project, id, httpapi.UpdateRequest{Status: status}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "%s service %s\n", doing, id)
-			return nil
+			if !*wf.wait {
+				return nil
+			}
+			return c.follow(ctx, &watch{serviceID: id, verb: name, status: status}, *wf.timeout)
 		}
 	}
 }
@@ -280,7 +313,7 @@ func servicesDelete(fs *flag.FlagSet) func(context.Context, *conn, []string) err
 }
 
 func servicesEvents(fs *flag.FlagSet) func(context.Context, *conn, []string) error {
-	typ := fs.String("type", "", "only events of this type: Normal or Abnormal")
+	typ := fs.String("type", "", "only events of this type: normal or abnormal")
 	order := fs.String("order", "", "asc or desc (server default desc)")
 	page := addPageFlags(fs)
 	asJSON := fs.Bool("json", false, "print the API response unchanged")

@@ -37,14 +37,10 @@ func updateGolden() bool {
 const clientTestPassword = "cli-test-password"
 
 // startClientTestServer runs a real server (Main) on loopback with a temporary data dir, and
-// points the client verbs at a fresh credentials file. It returns the server's URL.
+// points the client verbs at a fresh credentials file (clientTestEnv). It returns the server's URL.
 func startClientTestServer(t *testing.T) string {
 	t.Helper()
-	t.Setenv("ARKSERVE_ADMIN_PASSWORD", clientTestPassword)
-	for _, k := range []string{"ARKSERVE_URL", "ARKSERVE_TOKEN", "ARKSERVE_PROJECT", "ARKSERVE_PASSWORD"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("ARKSERVE_CREDENTIALS", filepath.Join(t.TempDir(), "conf", "arkserve", "credentials.json"))
+	clientTestEnv(t)
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
@@ -60,6 +56,16 @@ func startClientTestServer(t *testing.T) string {
 		}
 	})
 	return "http://" + m.HTTP.ListenAddr()
+}
+
+// clientTestEnv sets the environment of a test server and its client verbs: the admin password, a
+// fresh credentials file, and no connection settings.
+func clientTestEnv(t *testing.T) {
+	t.Setenv("ARKSERVE_ADMIN_PASSWORD", clientTestPassword)
+	for _, k := range []string{"ARKSERVE_URL", "ARKSERVE_TOKEN", "ARKSERVE_PROJECT", "ARKSERVE_PASSWORD"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("ARKSERVE_CREDENTIALS", filepath.Join(t.TempDir(), "conf", "arkserve", "credentials.json"))
 }
 
 // cli runs the arkserve command line and returns stdout; stderr goes to the test log.

@@ -421,6 +421,34 @@ func (c *Client) DeleteService(ctx context.Context, projectID string, serviceIDs
 	return err
 }
 
+// ModelMonitor is a model of ShowServiceMonitorInfo: its ready (running) instances of the configured
+// ones, and its calls.
+type ModelMonitor struct {
+	ModelID                   string `json:"model_id"`
+	ModelName                 string `json:"model_name"`
+	ModelVersion              string `json:"model_version"`
+	ModelRunningInstanceCount int    `json:"model_running_instance_count"`
+	ModelInstanceCount        int    `json:"model_instance_count"`
+	InvocationTimes           int64  `json:"invocation_times"`
+	FailedTimes               int64  `json:"failed_times"`
+}
+
+// ServiceMonitor is the ShowServiceMonitorInfo body (the fields the client reads).
+type ServiceMonitor struct {
+	ServiceName                 string         `json:"service_name"`
+	ServiceID                   string         `json:"service_id"`
+	Monitors                    []ModelMonitor `json:"monitors"`
+	ServiceRunningInstanceCount int            `json:"service_running_instance_count"`
+	ServiceInstanceCount        int            `json:"service_instance_count"`
+	ReqCountPerMin              int64          `json:"req_count_per_min"`
+}
+
+// Monitor returns what runs for a service, per model of its configuration
+// (GET /v1/{project_id}/services/{service_id}/monitor), and the response body.
+func (c *Client) Monitor(ctx context.Context, projectID, serviceID string) (*ServiceMonitor, []byte, error) {
+	return get[ServiceMonitor](ctx, c, projectPath(projectID, "services", url.PathEscape(serviceID), "monitor"), nil)
+}
+
 // ServiceEvent is an event of ShowServiceEvents.
 type ServiceEvent struct {
 	EventType string `json:"event_type"`
