@@ -6,10 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/arkserve/arkserve/internal/ark"
 )
 
 // Config is the server's configuration. Precedence: flags, then ARKSERVE_* environment variables,
@@ -30,6 +36,102 @@ type Config struct {
 	LaunchCommands map[string]string `toml:"launch_commands"`
 	// ShutdownTimeout bounds the graceful shutdown (in-flight requests, then instances).
 	ShutdownTimeout duration `toml:"shutdown_timeout"` // default 30s
+	// ReplaceSpecifications drops the built-in specification catalog: only Specifications remain.
+	ReplaceSpecifications bool `toml:"replace_specifications"`
+	// Pool is the local resource pool: what instances may take in all, and whether it is enforced.
+	Pool PoolConfig `toml:"pool"`
+	// Specifications ([[specification]] tables) add flavors to the built-in catalog; one with the
+	// name of a built-in flavor replaces it.
+	Specifications []SpecConfig `toml:"specification"`
+}
+
+// PoolConfig is the [pool] table. Zero figures come from the host.
+type PoolConfig struct {
+	CPU      float64 `toml:"cpu"`       // ARKSERVE_POOL_CPU, --pool-cpu; default: the host's CPUs
+	MemoryMB int     `toml:"memory_mb"` // ARKSERVE_POOL_MEMORY_MB, --pool-memory-mb; default: MemTotal
+	GPUs     float64 `toml:"gpus"`      // ARKSERVE_POOL_GPUS, --pool-gpus; default 0
+	NPUs     int     `toml:"npus"`      // ARKSERVE_POOL_NPUS, --pool-npus; default 0
+	// Limits is auto (enforce specifications with cgroups where the host allows it) or off
+	// (account only).
+	Limits string `toml:"limits"` // ARKSERVE_POOL_LIMITS, --pool-limits; default auto
+}
+
+// Capacity is the pool's capacity: the configured figures, the host's CPU count and MemTotal for
+// those left at 0.
+func (p PoolConfig) Capacity() (ark.Resources, error) {
+	r := ark.Resources{CPU: p.CPU, MemoryMB: p.MemoryMB, GPU: p.GPUs, NPU: p.NPUs}
+	if r.CPU == 0 {
+		r.CPU = float64(runtime.NumCPU())
+	}
+	if r.MemoryMB == 0 {
+		if r.MemoryMB = hostMemoryMB(); r.MemoryMB == 0 {
+			return r, errors.New("pool: cannot read MemTotal from /proc/meminfo; set [pool] memory_mb")
+		}
+	}
+	return r, r.Validate()
+}
+
+// SpecConfig is one [[specification]] table: a flavor of the catalog.
+type SpecConfig struct {
+	Name        string  `toml:"name"`
+	Category    string  `toml:"category"` // CPU | GPU | NPU; default GPU with gpu, NPU with npu, else CPU
+	Arch        string  `toml:"arch"`     // default x86
+	CPU         float64 `toml:"cpu"`
+	MemoryMB    int     `toml:"memory_mb"`
+	GPU         float64 `toml:"gpu"`
+	GPUName     string  `toml:"gpu_name"`
+	GPUMemoryMB int     `toml:"gpu_memory_mb"`
+	NPU         int     `toml:"npu"`
+	IsOpen      *bool   `toml:"is_open"` // default true; false: deploys with it are refused (it must be requested)
+	Display     string  `toml:"display"` // default from the figures
+}
+
+// SpecCatalog is the specification catalog: ark.DefaultSpecs() (unless ReplaceSpecifications)
+// with the configured flavors added or, by name, replacing built-in ones. It is validated.
+func (c Config) SpecCatalog() ([]ark.Spec, error) {
+	var specs []ark.Spec
+	if !c.ReplaceSpecifications {
+		specs = ark.DefaultSpecs()
+	}
+	builtin := len(specs)
+	seen := map[string]bool{}
+	for _, sc := range c.Specifications {
+		if seen[sc.Name] {
+			return nil, fmt.Errorf("specification %q: defined twice", sc.Name)
+		}
+		seen[sc.Name] = true
+		s := ark.Spec{Name: sc.Name, Category: sc.Category, Arch: sc.Arch, CPU: sc.CPU, MemoryMB: sc.MemoryMB, GPU: sc.GPU,
+			GPUName: sc.GPUName, GPUMemMB: sc.GPUMemoryMB, NPU: sc.NPU, IsOpen: sc.IsOpen == nil || *sc.IsOpen, Display: sc.Display}
+		if s.Category == "" {
+			s.Category = "CPU"
+			if s.GPU > 0 {
+				s.Category = "GPU"
+			} else if s.NPU > 0 {
+				s.Category = "NPU"
+			}
+		}
+		if s.Arch == "" {
+			s.Arch = "x86"
+		}
+		if s.Display == "" {
+			s.Display = fmt.Sprintf("%s: %g vCPUs | %d MiB", s.Category, s.CPU, s.MemoryMB)
+			if s.GPU > 0 {
+				s.Display += fmt.Sprintf(" | %g x GPU %s", s.GPU, s.GPUName)
+			}
+			if s.NPU > 0 {
+				s.Display += fmt.Sprintf(" | %d x NPU", s.NPU)
+			}
+		}
+		if i := slices.IndexFunc(specs[:builtin], func(b ark.Spec) bool { return b.Name == s.Name }); i >= 0 {
+			specs[i] = s
+		} else {
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) == 0 {
+		return nil, errors.New("replace_specifications is set and no [[specification]] is given: no flavor could be deployed")
+	}
+	return specs, ark.ValidateSpecs(specs)
 }
 
 type duration struct{ time.Duration }
@@ -58,6 +160,11 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env ARKSERVE_LOG_LEVEL; default info)")
 	logFormat := fs.String("log-format", "", "text or json (env ARKSERVE_LOG_FORMAT; default text)")
 	instanceUser := fs.String("instance-user", "", "user that instances run as when the server runs as root (env ARKSERVE_INSTANCE_USER; default nobody)")
+	poolCPU := fs.String("pool-cpu", "", "CPU cores instances may take in all (env ARKSERVE_POOL_CPU; default: the host's CPUs)")
+	poolMemory := fs.String("pool-memory-mb", "", "memory in MB instances may take in all (env ARKSERVE_POOL_MEMORY_MB; default: the host's MemTotal)")
+	poolGPUs := fs.String("pool-gpus", "", "GPUs instances may take in all (env ARKSERVE_POOL_GPUS; default 0)")
+	poolNPUs := fs.String("pool-npus", "", "NPUs instances may take in all (env ARKSERVE_POOL_NPUS; default 0)")
+	poolLimits := fs.String("pool-limits", "", "auto: enforce specifications with cgroups where the host allows it; off: account only (env ARKSERVE_POOL_LIMITS; default auto)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -98,6 +205,9 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 			*dst = v
 		}
 	}
+	if err := cfg.Pool.override(getenv, *poolCPU, *poolMemory, *poolGPUs, *poolNPUs, *poolLimits); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -127,6 +237,15 @@ func (c Config) Validate() error {
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		errs = append(errs, fmt.Errorf("public URL %q: must start with http:// or https://", c.PublicURL))
 	}
+	if p := c.Pool; !(p.CPU >= 0) || math.IsInf(p.CPU, 0) || p.MemoryMB < 0 || !(p.GPUs >= 0) || math.IsInf(p.GPUs, 0) || p.NPUs < 0 {
+		errs = append(errs, errors.New("pool: cpu, memory_mb, gpus and npus must not be negative (0: from the host)"))
+	}
+	if l := c.Pool.Limits; l != "" && l != "auto" && l != "off" {
+		errs = append(errs, fmt.Errorf("pool limits %q: use auto or off", l))
+	}
+	if _, err := c.SpecCatalog(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -145,4 +264,40 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// override applies the ARKSERVE_POOL_* environment variables, then the --pool-* flags (non-empty
+// values win).
+func (p *PoolConfig) override(getenv func(string) string, cpu, memory, gpus, npus, limits string) error {
+	var errs []error
+	number := func(dst any, name, v string) {
+		if v == "" {
+			return
+		}
+		var err error
+		switch d := dst.(type) {
+		case *float64:
+			*d, err = strconv.ParseFloat(v, 64)
+		case *int:
+			*d, err = strconv.Atoi(v)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a number", name, v))
+		}
+	}
+	for _, src := range [][5][2]string{
+		{{"ARKSERVE_POOL_CPU", getenv("ARKSERVE_POOL_CPU")}, {"ARKSERVE_POOL_MEMORY_MB", getenv("ARKSERVE_POOL_MEMORY_MB")},
+			{"ARKSERVE_POOL_GPUS", getenv("ARKSERVE_POOL_GPUS")}, {"ARKSERVE_POOL_NPUS", getenv("ARKSERVE_POOL_NPUS")},
+			{"ARKSERVE_POOL_LIMITS", getenv("ARKSERVE_POOL_LIMITS")}},
+		{{"--pool-cpu", cpu}, {"--pool-memory-mb", memory}, {"--pool-gpus", gpus}, {"--pool-npus", npus}, {"--pool-limits", limits}},
+	} {
+		number(&p.CPU, src[0][0], src[0][1])
+		number(&p.MemoryMB, src[1][0], src[1][1])
+		number(&p.GPUs, src[2][0], src[2][1])
+		number(&p.NPUs, src[3][0], src[3][1])
+		if v := src[4][1]; v != "" {
+			p.Limits = v
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 
@@ -31,6 +30,8 @@ type Main struct {
 	IAM    *iam.Service
 	Engine *rollout.Engine
 	HTTP   *httpapi.Server
+	// Ledger accounts the local pool: its capacity ([pool]) and what instances hold.
+	Ledger *ark.Ledger
 
 	cancelEngine context.CancelFunc
 	engineDone   sync.WaitGroup
@@ -76,7 +77,18 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.bootstrap(ctx, dir); err != nil {
 		return err
 	}
-	rt := &process.Runtime{Dir: filepath.Join(dir, "instances"), Logger: m.Logger}
+	capacity, err := cfg.Pool.Capacity()
+	if err != nil {
+		return err
+	}
+	specs, err := cfg.SpecCatalog()
+	if err != nil {
+		return err
+	}
+	m.Ledger = ark.NewLedger(capacity)
+	rt := &process.Runtime{Dir: filepath.Join(dir, "instances"), Logger: m.Logger,
+		VolumeDir: filepath.Join(dir, "volumes"), NoLimits: cfg.Pool.Limits == "off"}
+	m.Logger.Info("resource pool", "capacity", capacity.String(), "limits", rt.Limits())
 	if os.Geteuid() == 0 {
 		cred, err := lookupCredential(cfg.InstanceUser)
 		if err != nil {
@@ -95,7 +107,8 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}()
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
-		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir)}
+		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
+		Specs: specs, Capacity: m.Ledger}
 	return m.HTTP.Open()
 }
 
@@ -183,11 +196,11 @@ func lookupCredential(name string) (*process.Credential, error) {
 
 // localPool describes this host as the resource pool. Its id is derived from the data dir, so it
 // is stable across restarts.
-func localPool(dir string) ark.Pool {
+func localPool(dir string, capacity ark.Resources) ark.Pool {
 	st, _ := os.Stat(dir)
 	var created int64
 	if st != nil {
 		created = st.ModTime().UnixMilli()
 	}
-	return ark.Pool{ID: poolID(dir), Name: "local", CPU: float64(runtime.NumCPU()), MemoryMB: hostMemoryMB(), CreatedAt: created}
+	return ark.Pool{ID: poolID(dir), Name: "local", CPU: capacity.CPU, MemoryMB: capacity.MemoryMB, GPUs: capacity.GPU, CreatedAt: created}
 }

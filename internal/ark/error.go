@@ -37,6 +37,7 @@ const (
 	ENotEnabled         = "ModelArts.3518" // 400 The {service_type} service has not been enabled or authorized.
 	EEmpty              = "ModelArts.3610" // 400 Parameter {name} cannot be empty.
 	ENoSpec             = "ModelArts.3976" // 400 No resources are available for the selected specification.
+	EInsufficient       = "ModelArts.3952" // 400 Insufficient resources. Please try later.
 	EClusterNotFound    = "ModelArts.3547" // 400 Cluster {id} does not exist.
 	ENoRoute            = "ModelArts.0404" // 404 arkserve: no such API
 	EMethod             = "ModelArts.0405" // 405 arkserve: method not allowed on this API

@@ -409,6 +409,26 @@ func validateModelProps(p ModelAdditionalProperties) error {
 			}
 		}
 	}
+	return checkMountPaths(p)
+}
+
+// checkMountPaths refuses two volumes of one model at the same mount path or one inside another:
+// no runtime can give both (the process runtime maps each to one symbolic link).
+func checkMountPaths(p ModelAdditionalProperties) error {
+	var paths []string
+	for _, lv := range p.LogVolume {
+		paths = append(paths, path.Clean(lv.MountPath))
+	}
+	for _, pv := range p.PersistentVolumes {
+		paths = append(paths, path.Clean(pv.MountPath))
+	}
+	for i, a := range paths {
+		for _, b := range paths[i+1:] {
+			if a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/") {
+				return invalid("mount_path", "%s and %s: each volume needs its own mount path, not inside another one", a, b)
+			}
+		}
+	}
 	return nil
 }
 

@@ -79,3 +79,30 @@ func TestDomainImportsStandardLibraryOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateMountPaths(t *testing.T) {
+	cat := ark.NewSpecCatalog(ark.DefaultSpecs())
+	for _, tt := range []struct {
+		logs, pvs []string
+		ok        bool
+	}{
+		{[]string{"/var/log/model"}, []string{"/data"}, true},
+		{[]string{"/var/log/a", "/var/log/ab"}, nil, true},
+		{[]string{"/var/log/a", "/var/log/a/"}, nil, false},
+		{[]string{"/data/logs"}, []string{"/data"}, false},
+		{nil, []string{"/data", "/data/x/y"}, false},
+	} {
+		p := ark.ModelAdditionalProperties{}
+		for _, m := range tt.logs {
+			p.LogVolume = append(p.LogVolume, ark.LogVolume{HostPath: "/srv/logs", MountPath: m})
+		}
+		for _, m := range tt.pvs {
+			p.PersistentVolumes = append(p.PersistentVolumes, ark.PersistentVolume{Name: "v", MountPath: m})
+		}
+		cfg := []ark.ServiceConfig{{ModelID: "a", Weight: 100, InstanceCount: 1, Specification: "arkserve.local.small",
+			AdditionalProperties: map[string]ark.ModelAdditionalProperties{"a": p}}}
+		if err := ark.ValidateServiceConfig(cfg, cat); (err == nil) != tt.ok {
+			t.Errorf("log volumes at %v, persistent volumes at %v: %v; want ok %v", tt.logs, tt.pvs, err, tt.ok)
+		}
+	}
+}

@@ -31,6 +31,7 @@ var statusOf = map[string]int{
 	ark.EServiceBusy:        http.StatusBadRequest,
 	ark.EEmpty:              http.StatusBadRequest,
 	ark.ENoSpec:             http.StatusBadRequest,
+	ark.EInsufficient:       http.StatusBadRequest,
 	ark.EClusterNotFound:    http.StatusBadRequest,
 	ark.ENoRoute:            http.StatusNotFound,
 	ark.EMethod:             http.StatusMethodNotAllowed,

@@ -91,12 +91,24 @@ func (s *Server) handleSpecifications(w http.ResponseWriter, r *http.Request, p 
 		s.writeError(w, r, q.err)
 		return
 	}
+	used, capacity, known := s.usage()
+	free := capacity.Sub(used)
 	all := make([]specView, 0, len(s.Specs))
 	for _, sp := range s.Specs {
+		// runnable: one instance fits in the whole pool; otherwise a deploy with it is refused
+		// (3976). over_quota: it does not fit in what is free now; a deploy is accepted and its
+		// instances start when enough is released.
+		need := sp.Resources()
+		runnable := !known || need.Fits(capacity)
+		status := "normal"
+		if !runnable {
+			status = "unavailable"
+		}
 		v := specView{Specification: sp.Name, BillingSpec: sp.Name, Category: sp.Category,
 			CPUInfo:    map[string]any{"arch": sp.Arch, "cpu": sp.CPU},
 			MemoryInfo: map[string]any{"unit": "MB", "memory": sp.MemoryMB},
-			IsOpen:     sp.IsOpen, SpecStatus: "normal", DisplayEN: sp.Display, DisplayCN: sp.Display}
+			IsOpen:     sp.IsOpen && runnable, SpecStatus: status, OverQuota: known && !need.Fits(free),
+			DisplayEN: sp.Display, DisplayCN: sp.Display}
 		if sp.GPU > 0 {
 			v.GPUInfo = map[string]any{"brand": "NVIDIA", "version": sp.GPUName, "unit": "MB", "memory": sp.GPUMemMB, "gpu": sp.GPU}
 		}
@@ -125,12 +137,19 @@ func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, p *ark.P
 		return
 	}
 	pool := s.Pool
+	used, capacity, _ := s.usage()
+	free := clampFree(capacity.Sub(used))
 	clusters := []map[string]any{}
 	if (name == "" || strings.Contains(pool.Name, name)) && (status == "" || status == "running") {
 		clusters = append(clusters, map[string]any{
 			"cluster_id": pool.ID, "cluster_name": pool.Name, "status": "running", "description": "local host pool",
 			"owner": p.ProjectID, "project": p.ProjectID, "tenant": p.ProjectID, "created_at": pool.CreatedAt,
-			"allocatable_cpu_cores": pool.CPU, "allocatable_memory": pool.MemoryMB, "allocatable_gpus": pool.GPUs,
+			// allocatable_* is what is free now (the reference: "number of available ..."); the
+			// total_* and allocated_* extensions are the capacity and what instances hold.
+			"allocatable_cpu_cores": free.CPU, "allocatable_memory": free.MemoryMB, "allocatable_gpus": free.GPU,
+			"allocatable_npus": free.NPU,
+			"total_cpu_cores":  capacity.CPU, "total_memory": capacity.MemoryMB, "total_gpus": capacity.GPU, "total_npus": capacity.NPU,
+			"allocated_cpu_cores": used.CPU, "allocated_memory": used.MemoryMB, "allocated_gpus": used.GPU, "allocated_npus": used.NPU,
 			"nodes":      map[string]any{"specification": "local", "count": 1, "available_count": 1},
 			"period_num": 0, "period_type": "", "product_id": "", "order_id": "",
 		})
@@ -138,4 +157,19 @@ func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, p *ark.P
 	total := len(clusters)
 	clusters = clusters[min(offset, total):min(offset+limit, total)]
 	s.writeJSON(w, http.StatusOK, map[string]any{"total_count": total, "count": len(clusters), "clusters": clusters})
+}
+
+// usage is what instances hold and the pool's capacity: from Capacity (the engine's ledger), else
+// Pool's figures with nothing held. known is false when neither says anything.
+func (s *Server) usage() (used, capacity ark.Resources, known bool) {
+	if s.Capacity != nil {
+		used, capacity = s.Capacity.Usage()
+	} else {
+		capacity = ark.Resources{CPU: s.Pool.CPU, MemoryMB: s.Pool.MemoryMB, GPU: s.Pool.GPUs}
+	}
+	return used, capacity, !capacity.IsZero()
+}
+
+func clampFree(r ark.Resources) ark.Resources {
+	return ark.Resources{CPU: max(r.CPU, 0), MemoryMB: max(r.MemoryMB, 0), GPU: max(r.GPU, 0), NPU: max(r.NPU, 0)}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
 	"github.com/arkserve/arkserve/internal/sqlite"
 )
@@ -31,10 +32,10 @@ type apiEnv struct {
 	modelDir string
 }
 
-func newAPIEnv(t *testing.T) *apiEnv {
+func newAPIEnv(t *testing.T, opts ...func(*httpapi.Server)) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
-	srv := startServer(t, "")
+	srv := startServer(t, "", opts...)
 	db, ids := srv.DB, srv.IAM
 	_, err := ids.CreateUser(ctx, "Default", "rita", testPassword)
 	must(t, err)

@@ -34,6 +34,12 @@ type Server struct {
 	Engine    Notifier
 	Specs     []ark.Spec
 	Pool      ark.Pool // the local resource pool
+	// Capacity reports the pool's capacity and what instances hold now (the engine's *ark.Ledger).
+	// With it, configurations that the pool can never run are refused, and /specifications and
+	// /clusters show live figures; nil falls back to Pool's figures and checks nothing.
+	Capacity interface {
+		Usage() (used, capacity ark.Resources)
+	}
 	// CmdModelRoles are the roles allowed to register models that carry a cmd (a cmd runs on the
 	// host of the process runtime).
 	CmdModelRoles []string

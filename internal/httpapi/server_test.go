@@ -28,7 +28,8 @@ type testServer struct {
 	ProjectID string // of project "default"
 }
 
-func startServer(t *testing.T, publicURL string) *testServer {
+// startServer starts a test server; opts adjust the httpapi.Server before it opens.
+func startServer(t *testing.T, publicURL string, opts ...func(*httpapi.Server)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -53,6 +54,9 @@ func startServer(t *testing.T, publicURL string) *testServer {
 		t.Fatalf("default project: %v, %v", p, err)
 	}
 	srv := &httpapi.Server{Addr: "127.0.0.1:0", Store: db, IAM: ids, PublicURL: publicURL}
+	for _, o := range opts {
+		o(srv)
+	}
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,14 @@ func (s *Server) toConfig(reqs []configRequest) ([]ark.ServiceConfig, error) {
 			CustomSpec: c.CustomSpec, Envs: c.Envs, InstanceCount: c.InstanceCount.value, DeployTimeoutSeconds: c.DeployTimeout.value,
 			ClusterID: c.ClusterID, PoolName: c.PoolName, AdditionalProperties: c.AdditionalProperties, Affinity: c.Affinity})
 	}
-	return out, ark.ValidateServiceConfig(out, s.catalog)
+	if err := ark.ValidateServiceConfig(out, s.catalog); err != nil {
+		return out, err
+	}
+	if s.Capacity != nil {
+		_, capacity := s.Capacity.Usage()
+		return out, ark.CheckCapacity(out, s.catalog, capacity)
+	}
+	return out, nil
 }
 
 func (s *Server) knownPool(idOrName string) bool {

@@ -31,6 +31,7 @@ type Instance struct {
 	health ark.Health // normalised: every field has a value
 	env    []string
 	cmd    *exec.Cmd
+	cg     *cgroups // the instance has a cgroup of its own; nil without limits
 
 	exited  chan struct{} // closed by wait when the process has exited and been reaped
 	exitErr error         // written by wait before it closes exited; read only after
@@ -50,6 +51,15 @@ func (in *Instance) wait() {
 	// The group id cannot be reused while any member lives, so this reaches only our processes.
 	_ = syscall.Kill(-in.PID, syscall.SIGKILL)
 	in.exitErr = describeExit(err)
+	if in.cg != nil {
+		if in.cg.oomKills(in.ID) > 0 {
+			in.exitErr = fmt.Errorf("%w: out of memory (the specification allows %d MB)", in.exitErr, in.spec.MemoryMB)
+		}
+		// Kills what left the process group (setsid) but not the cgroup, and removes the group.
+		if err := in.cg.remove(in.ID); err != nil {
+			in.rt.logger().Warn("instance cgroup", "instance", in.ID, "err", err)
+		}
+	}
 	_ = os.Remove(in.rt.recordPath(in.ID))
 	in.rt.logger().Info("instance exited", "instance", in.ID, "pid", in.PID, "status", in.exitErr.Error())
 	close(in.exited)

@@ -3,7 +3,8 @@
 //
 // Each instance is `/bin/sh -c CMD` started in the model's directory, in a process group of its own,
 // with a clean environment (only PATH, HOME, LANG, PORT, MODEL_DIR, ARKSERVE_SERVICE_ID,
-// ARKSERVE_MODEL_ID, ARKSERVE_INSTANCE_ID and the configured envs), a private working and HOME
+// ARKSERVE_MODEL_ID, ARKSERVE_INSTANCE_ID, ARKSERVE_MOUNT_ROOT with volumes, and the configured
+// envs), a private working and HOME
 // directory Dir/<instance-id>/ and its stdout and stderr in Dir/<instance-id>/instance.log. When the
 // server runs as root, Runtime.RunAs makes instances run as an unprivileged user without
 // supplementary groups. Stopping an instance signals its whole process group (SIGTERM, then SIGKILL
@@ -12,6 +13,10 @@
 // A record Dir/<instance-id>.pid (written by the server, in a directory the instances cannot write)
 // lets the next server process find and kill instances that a crashed server left behind
 // (Runtime.StopStale).
+//
+// Spec.CPU and Spec.MemoryMB are enforced with a cgroup per instance where the host allows it
+// (Runtime.Limits; see cgroup.go), and Spec.Volumes are directories under Runtime.VolumeDir that
+// the instance reaches through $ARKSERVE_MOUNT_ROOT (see volume.go).
 package process
 
 import (
@@ -20,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +33,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +65,16 @@ type Runtime struct {
 	// Logger receives the runtime's own messages; nil means slog.Default(). Instance output goes to
 	// instance.log, never here, and neither do environment values.
 	Logger *slog.Logger
+	// VolumeDir holds the directories that stand in for volumes (Spec.Volumes), one tree per
+	// project: VolumeDir/<project id>/... Empty: instances with volumes are refused.
+	VolumeDir string
+	// NoLimits turns off the enforcement of Spec.CPU and Spec.MemoryMB even where the host allows
+	// it (see cgroup.go); the specifications are then accounted only.
+	NoLimits bool
+
+	cgOnce sync.Once
+	cg     *cgroups // nil: limits are not enforced
+	cgHow  string   // what Limits reports
 
 	mu   sync.Mutex
 	live map[string]*Instance // instances this Runtime started and has not seen stopped, by id
@@ -74,6 +91,50 @@ type Spec struct {
 	Health     ark.Health
 	// GracePeriod is how long Stop waits after SIGTERM before it sends SIGKILL; 0 kills at once.
 	GracePeriod time.Duration
+	// CPU (cores) and MemoryMB limit the instance, all its processes together, where the host
+	// allows it (Runtime.Limits); 0 means no limit of that kind.
+	CPU      float64
+	MemoryMB int
+	// ProjectID names the instance's tree of volume directories; required with Volumes.
+	ProjectID string
+	// Volumes are directories given to the instance in place of mounts (see VolumesOf).
+	Volumes []Volume
+}
+
+// Limits says how Spec.CPU and Spec.MemoryMB are enforced on this host: "cgroup v2 under DIR",
+// "cgroup v1 under DIR and DIR", or "none: REASON" (then they are accounted only). The first call
+// detects it (see cgroup.go) and logs the answer.
+func (r *Runtime) Limits() string {
+	r.cgOnce.Do(func() {
+		switch {
+		case r.NoLimits:
+			r.cgHow = "none: turned off by configuration"
+		default:
+			h, err := realCgroupHost()
+			if err != nil {
+				r.cgHow = "none: " + err.Error()
+				break
+			}
+			cg, why := detectCgroups(h, cgroupName(r.Dir))
+			if cg == nil {
+				r.cgHow = "none: " + why
+				break
+			}
+			r.cg, r.cgHow = cg, cg.String()
+		}
+		if r.cg != nil {
+			r.logger().Info("instance resource limits are enforced", "how", r.cgHow)
+		} else {
+			r.logger().Warn("instance resource limits are not enforced; specifications are accounted only", "why", strings.TrimPrefix(r.cgHow, "none: "))
+		}
+	})
+	return r.cgHow
+}
+
+// limited reports whether an instance of spec runs in a cgroup of its own.
+func (r *Runtime) limited(spec Spec) bool {
+	r.Limits()
+	return r.cg != nil && (spec.CPU > 0 || spec.MemoryMB > 0)
 }
 
 var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
@@ -112,6 +173,9 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	if math.IsNaN(spec.CPU) || spec.CPU < 0 || spec.CPU > 1<<16 || spec.MemoryMB < 0 || spec.MemoryMB > 1<<30 {
+		return nil, fmt.Errorf("process: invalid limits: %g CPU, %d MB", spec.CPU, spec.MemoryMB)
+	}
 	if err := os.MkdirAll(r.Dir, 0o711); err != nil {
 		return nil, fmt.Errorf("process: instance root: %w", err)
 	}
@@ -134,6 +198,9 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 		if err := os.Lchown(home, int(r.RunAs.UID), int(r.RunAs.GID)); err != nil {
 			return nil, fmt.Errorf("process: instance directory: %w", err)
 		}
+	}
+	if err := r.prepareVolumes(spec, home); err != nil {
+		return nil, err
 	}
 	// The server opens the log (O_EXCL, no symlink can be planted first) and keeps the descriptor:
 	// the instance may delete or replace the file, but LogTail reads what the instance wrote.
@@ -162,6 +229,27 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 	}
 	in.env = r.environ(spec, home, port)
 	cmd := exec.Command("/bin/sh", "-c", spec.Cmd)
+	var gate *os.File // with limits: the write end of the pipe the gate waits on
+	if r.limited(spec) {
+		if err := r.cg.create(spec.InstanceID, spec.CPU, spec.MemoryMB); err != nil {
+			return nil, err
+		}
+		in.cg = r.cg
+		defer func() {
+			if !ok {
+				_ = r.cg.remove(spec.InstanceID)
+			}
+		}()
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("process: start instance: %w", err)
+		}
+		defer pr.Close()
+		defer pw.Close()
+		gate = pw
+		cmd = exec.Command("/bin/sh", "-c", gateScript, "arkserve-gate", spec.Cmd)
+		cmd.ExtraFiles = []*os.File{pr} // fd 3
+	}
 	cmd.Dir = spec.ModelDir
 	cmd.Env = in.env
 	cmd.Stdout = logf
@@ -172,6 +260,19 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 	}
 	in.PID = cmd.Process.Pid
 	in.cmd = cmd
+	if gate != nil {
+		// The gate runs nothing of the model until its pid is in the group.
+		err := r.cg.add(spec.InstanceID, in.PID)
+		if err == nil {
+			_, err = gate.WriteString("go\n")
+		}
+		if err != nil {
+			_ = syscall.Kill(-in.PID, syscall.SIGKILL)
+			_ = cmd.Wait()
+			return nil, fmt.Errorf("process: start instance in its cgroup: %w", err)
+		}
+		gate.Close()
+	}
 	if err := r.writeRecord(in); err != nil {
 		// Without a record a crash of the server would orphan the instance; better not to run it.
 		r.logger().Error("instance record", "instance", in.ID, "err", err)
@@ -212,6 +313,9 @@ func (r *Runtime) environ(spec Spec, home string, port int) []string {
 		"ARKSERVE_INSTANCE_ID": spec.InstanceID,
 	} {
 		env[k] = v
+	}
+	if len(spec.Volumes) > 0 {
+		env[MountRootEnv] = filepath.Join(home, "mnt")
 	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {

@@ -136,6 +136,13 @@ func (r *Runtime) StopStale(ctx context.Context) (int, error) {
 			r.logger().Warn("remove stale instance directory", "dir", d, "err", err)
 		}
 	}
+	// Groups of stale instances: anything still in them is an instance's (only instances are
+	// ever put there), also a process that left its process group.
+	if r.Limits(); r.cg != nil {
+		if _, err := r.cg.removeStale(live); err != nil {
+			r.logger().Warn("remove stale instance cgroups", "err", err)
+		}
+	}
 	return len(killed), nil
 }
 

@@ -5,7 +5,8 @@
 // ($TESTMODEL_VERSION, default "v0"), /env (its environment, one variable a line) and /id (uid,
 // gid and supplementary groups). Before it listens it prints $TESTMODEL_PRINT (when set), sleeps
 // $TESTMODEL_SLEEP (a Go duration) and, with $TESTMODEL_EXIT set, prints a message to stderr and
-// exits with that code. With $TESTMODEL_IGNORE_TERM=1 it ignores SIGTERM.
+// exits with that code. With $TESTMODEL_IGNORE_TERM=1 it ignores SIGTERM. With
+// $TESTMODEL_ALLOC_MB=N it allocates and touches N MB before it listens (and keeps them).
 package processtest
 
 import (
@@ -30,7 +31,16 @@ import (
 	"time"
 )
 
+var ballast []byte
+
 func main() {
+	if n, err := strconv.Atoi(os.Getenv("TESTMODEL_ALLOC_MB")); err == nil {
+		ballast = make([]byte, n<<20)
+		for i := 0; i < len(ballast); i += 4096 {
+			ballast[i] = 1
+		}
+		fmt.Println("testmodel: allocated", n, "MB")
+	}
 	if s := os.Getenv("TESTMODEL_PRINT"); s != "" {
 		fmt.Println(s)
 	}
