@@ -43,6 +43,9 @@ const (
 	EMethod             = "ModelArts.0405" // 405 arkserve: method not allowed on this API
 	ETooLarge           = "ModelArts.0413" // 413 arkserve: request body too large
 	EMediaType          = "ModelArts.0415" // 415 arkserve: the body must be JSON
+	EBadGateway         = "ModelArts.0502" // 502 arkserve: the service instance could not be reached
+	EUnavailable        = "ModelArts.0503" // 503 arkserve: no ready instance of the service
+	EGatewayTimeout     = "ModelArts.0504" // 504 arkserve: the service instance did not answer in time
 )
 
 // Error is the domain error: a ModelArts code and a message meant for the user. Anything that is not

@@ -37,6 +37,9 @@ var statusOf = map[string]int{
 	ark.EMethod:             http.StatusMethodNotAllowed,
 	ark.ETooLarge:           http.StatusRequestEntityTooLarge,
 	ark.EMediaType:          http.StatusUnsupportedMediaType,
+	ark.EBadGateway:         http.StatusBadGateway,
+	ark.EUnavailable:        http.StatusServiceUnavailable,
+	ark.EGatewayTimeout:     http.StatusGatewayTimeout,
 }
 
 // errorBody is the reference's error body.

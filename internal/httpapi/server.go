@@ -45,6 +45,11 @@ type Server struct {
 	CmdModelRoles []string
 	MaxBodyBytes  int64
 	Now           func() time.Time
+	// Inference serves /v1/infers/{service_id}/... (internal/gateway); nil answers 503.
+	Inference Forwarder
+	// MaxInferBodyBytes bounds inference request bodies, which MaxBodyBytes does not (default
+	// DefaultMaxInferBodyBytes).
+	MaxInferBodyBytes int64
 
 	catalog ark.SpecCatalog
 	known   *http.ServeMux
@@ -92,6 +97,9 @@ func (s *Server) init() {
 	}
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxInferBodyBytes <= 0 {
+		s.MaxInferBodyBytes = DefaultMaxInferBodyBytes
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -143,7 +151,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.writeError(w, r, ark.Errorf(ark.ENoRoute, "The API %s %s does not exist.", r.Method, r.URL.Path))
 	})
-	return s.withRequestID(s.withRecover(s.withLimits(mux)))
+	return s.withRequestID(s.withRecover(s.withInference(s.withLimits(mux))))
 }
 
 // route registers h for "METHOD PATH" and records PATH, so that other methods on it answer 405

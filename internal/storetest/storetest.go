@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/gateway"
 	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
 	"github.com/arkserve/arkserve/internal/rollout"
@@ -18,6 +19,7 @@ type Store interface {
 	httpapi.Store
 	rollout.Store
 	iam.Store
+	gateway.Store
 }
 
 // Clock is a settable clock for stores with a Now field.
@@ -55,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"ServiceDelete", testServiceDelete},
 		{"Events", testEvents},
 		{"ProjectIsolation", testProjectIsolation},
+		{"CallCounts", testCallCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,8 +108,9 @@ schemas = {}
 
 # --- errors -------------------------------------------------------------------------------------
 schemas["ErrorBody"] = obj({
-    "error_code": s("ModelArts error code. Codes 0404, 0405, 0413, 0415 and 0213 are arkserve's own "
-                    "(no such API, method not allowed, body too large, not JSON, wrong password).",
+    "error_code": s("ModelArts error code. Codes 0404, 0405, 0413, 0415, 0213, 0502, 0503 and 0504 are "
+                    "arkserve's own (no such API, method not allowed, body too large, not JSON, wrong password; "
+                    "inference: instance unreachable, no ready instance, instance timeout).",
                     pattern=r"^ModelArts\.[0-9]{4}$", example="ModelArts.3502"),
     "error_msg": s("Error message.", example="Service 195c1f2d-136d-40af-a0f3-db5717d2634a does not exist."),
 }, ["error_code", "error_msg"], "The error body of every failed request.")
@@ -593,6 +594,11 @@ parameters = {
     "ServiceId": {"name": "service_id", "in": "path", "required": True, "description": "Service ID.",
                   "schema": s()},
     "ModelId": {"name": "model_id", "in": "path", "required": True, "description": "Model ID.", "schema": s()},
+    "InferPath": {"name": "path", "in": "path", "required": True,
+                  "description": ("The rest of the path, passed to the instance as sent (escapes kept). It may "
+                                  "contain slashes, which OpenAPI path parameters cannot express: every path "
+                                  "below /v1/infers/{service_id}/ is this operation."),
+                  "schema": s()},
     "XAuthToken": {"name": "X-Auth-Token", "in": "header", "required": True,
                    "description": "User token: the X-Subject-Token of POST /v3/auth/tokens.", "schema": s()},
     "XProjectId": {"name": "X-Project-Id", "in": "header", "required": False,
@@ -638,6 +644,10 @@ responses = {
                                     "arkserve's own code."),
     "UnsupportedMediaType": err_response("The Content-Type is not JSON (ModelArts.0415).", "arkserve's own code."),
     "InternalError": err_response("Internal error (ModelArts.0010)."),
+    "BadGateway": err_response("No instance of the service could be reached (ModelArts.0502).", "arkserve's own code."),
+    "ServiceUnavailable": err_response("No instance of the service is ready: it is deploying, stopped or failed, or the "
+                                       "server runs no gateway (ModelArts.0503).", "arkserve's own code."),
+    "GatewayTimeout": err_response("The instance did not answer in time (ModelArts.0504).", "arkserve's own code."),
 }
 
 
@@ -649,7 +659,8 @@ def ok(schema_name, desc):
 
 def errs(*codes):
     names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-             409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType", 500: "InternalError"}
+             409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType", 500: "InternalError",
+             502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
     return {str(c): {"$ref": "#/components/responses/" + names[c]} for c in codes}
 
 
@@ -803,6 +814,40 @@ paths["/openapi.json"] = {
                               **errs(413, 500)}}, "Serves this document; no token needed."),
 }
 
+# inference: the gateway (internal/gateway), any method, any path below the service
+INFER_DESC = ("Sends the request to a ready instance of the service (the service's access_address) and streams "
+              "back its response: status, headers and body as the instance sent them. Any method is forwarded; the "
+              "instance does not see X-Auth-Token, Authorization, Proxy-* or hop-by-hop headers, and gets "
+              "X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id. Bodies up to 64 MiB (server "
+              "setting). Traffic is split across the configuration's models by weight and across a model's "
+              "instances by load_balancer_policy. Any role of the service's project may call it; a service of "
+              "another project answers 404 like a missing one.")
+INFER_BODY = {"required": False, "description": "Passed to the instance as is; any media type.",
+              "content": {"*/*": {"schema": {}}}}
+
+
+def infer_responses():
+    return {"default": {"description": "The instance's response, passed through (hop-by-hop headers removed). Its "
+                                       "status may also be one of the codes below, with the instance's own body.",
+                        "content": {"*/*": {"schema": s(format="binary")}}},
+            **errs(401, 404, 413, 500, 502, 503, 504)}
+
+
+def infer_path(params, suffix):
+    item = {"parameters": [pref("ServiceId")] + params + [pref("XAuthToken"), pref("XRequestId")]}
+    for m in ["get", "post", "put", "patch", "delete"]:
+        op = ext({"operationId": "Infer" + m.capitalize() + suffix, "summary": "Call the service (" + m.upper() + ")",
+                  "tags": ["Inference"], "security": V1_SECURITY, "parameters": [], "responses": infer_responses(),
+                  "description": INFER_DESC}, None)
+        if m in ("post", "put", "patch"):
+            op["requestBody"] = INFER_BODY
+        item[m] = op
+    return item
+
+
+paths["/v1/infers/{service_id}"] = infer_path([], "")
+paths["/v1/infers/{service_id}/{path}"] = infer_path([pref("InferPath")], "Path")
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import keystone  # noqa: E402
@@ -826,6 +871,7 @@ doc = {
         {"name": "Identity", "description": "Keystone v3 subset: tokens and projects."},
         {"name": "Models", "description": "ModelArts v1 AI applications."},
         {"name": "Services", "description": "ModelArts v1 real-time services."},
+        {"name": "Inference", "description": "Calls to deployed real-time services (arkserve's gateway)."},
         {"name": "arkserve", "description": "arkserve's own routes."},
     ],
     "paths": paths,

@@ -190,7 +190,9 @@ func deref(doc map[string]any, v any) (map[string]any, error) {
 }
 
 // sourceRoutes reads the route patterns registered by the non-test Go files of internal/httpapi:
-// "METHOD /path" literals, and "METHOD " + v1 + "/path" with v1 a string constant of the file.
+// "METHOD /path" literals, "METHOD " + v1 + "/path" with v1 a string constant of the file, and
+// method-less HandleFunc("/path/{x}") patterns, which serve every method ("ANY /path/{x}"). A
+// trailing wildcard {name...} is listed as {name}.
 func sourceRoutes(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("../*.go")
@@ -199,6 +201,8 @@ func sourceRoutes(t *testing.T) []string {
 	}
 	pat := regexp.MustCompile(`"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (/[^"\s:]*)?"(?:\s*\+\s*(\w+)\s*\+\s*"(/[^"\s:]*)")?`)
 	constRE := regexp.MustCompile(`const (\w+)\s*=\s*"([^"]*)"`)
+	anyRE := regexp.MustCompile(`HandleFunc\("(/[^"\s:]*\{[^"\s:]*)"`)
+	restRE := regexp.MustCompile(`\{(\w+)\.\.\.\}`)
 	var out []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -227,6 +231,9 @@ func sourceRoutes(t *testing.T) []string {
 			path = strings.TrimSuffix(path, "{$}")
 			out = append(out, m[1]+" "+path)
 		}
+		for _, m := range anyRE.FindAllStringSubmatch(string(src), -1) {
+			out = append(out, "ANY "+restRE.ReplaceAllString(m[1], "{$1}"))
+		}
 	}
 	sort.Strings(out)
 	return slices.Compact(out)
@@ -241,6 +248,7 @@ func TestRoutesDocumented(t *testing.T) {
 		"GET /v1/{project_id}/services/specifications",
 		"POST /v1/{project_id}/models",
 		"GET /openapi.json",
+		"ANY /v1/infers/{service_id}/{path}",
 	}
 	for _, m := range must {
 		if !slices.Contains(routes, m) {
@@ -258,12 +266,17 @@ func TestRoutesDocumented(t *testing.T) {
 	}
 	sort.Strings(ops)
 	for _, r := range routes {
-		if !slices.Contains(ops, r) {
+		if p, ok := strings.CutPrefix(r, "ANY "); ok {
+			if !slices.ContainsFunc(ops, func(o string) bool { return strings.HasSuffix(o, " "+p) }) {
+				t.Errorf("route %s is not documented", r)
+			}
+		} else if !slices.Contains(ops, r) {
 			t.Errorf("route %s is not documented", r)
 		}
 	}
 	for _, o := range ops {
-		if !slices.Contains(routes, o) {
+		_, p, _ := strings.Cut(o, " ")
+		if !slices.Contains(routes, o) && !slices.Contains(routes, "ANY "+p) {
 			t.Errorf("operation %s is documented but not registered", o)
 		}
 	}
@@ -283,7 +296,7 @@ func TestDocumentedRoutesAreServed(t *testing.T) {
 		h = (&httpapi.Server{}).Handler()
 	}()
 	doc := rawDoc(t)
-	fill := strings.NewReplacer("{project_id}", "p1", "{service_id}", "s1", "{model_id}", "m1")
+	fill := strings.NewReplacer("{project_id}", "p1", "{service_id}", "s1", "{model_id}", "m1", "{path}", "predict")
 	for path, pv := range doc["paths"].(map[string]any) {
 		for _, m := range docMethods {
 			if _, ok := pv.(map[string]any)[m]; !ok {
