@@ -159,13 +159,21 @@ func (g *Gateway) lookup(serviceID string) *service {
 
 // Publish replaces the service's routing table with r. Once it returns, no new request goes to an
 // instance that is not in r. An instance id names one address: a backend whose id is already
-// routed keeps its first address.
+// routed keeps its first address. A route without ProjectID (the engine's empty route for a
+// service it no longer runs) keeps the service's project and counters, or is ignored for a
+// service the gateway does not route.
 func (g *Gateway) Publish(serviceID string, r ark.Route) {
 	g.init()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	svcs := *g.svcs.Load()
 	svc := svcs[serviceID]
+	if r.ProjectID == "" {
+		if svc == nil {
+			return
+		}
+		r.ProjectID = svc.project
+	}
 	if svc != nil && svc.project != r.ProjectID {
 		g.removeLocked(serviceID)
 		svc = nil

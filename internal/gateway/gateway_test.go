@@ -550,9 +550,21 @@ func TestErrors(t *testing.T) {
 	if st.Invocations != 4 || st.Failures != 4 || st.Models["m"].Failures != 1 {
 		t.Errorf("stats %+v; want 4 invocations, 4 failures, 1 of them for model m", st)
 	}
+	// The engine's empty route (a service it stopped) keeps the project and the counters.
+	g.Publish(testService, ark.Route{})
+	if status, code := f.get("/"); status != 503 || code != ark.EUnavailable {
+		t.Errorf("empty route: %d %s; want 503 %s", status, code, ark.EUnavailable)
+	}
+	if st := g.Stats(testService); st.Invocations != 5 || st.Failures != 5 {
+		t.Errorf("after an empty route: stats %+v; want 5 invocations, 5 failures", st)
+	}
 	g.Remove(testService)
 	if status, code := f.get("/"); status != 503 || code != ark.EUnavailable {
 		t.Errorf("removed: %d %s; want 503 %s", status, code, ark.EUnavailable)
+	}
+	g.Publish(testService, ark.Route{}) // after Remove: still nothing
+	if st := g.Stats(testService); st.Invocations != 0 || st.Models != nil {
+		t.Errorf("an empty route after Remove made the service known again: %+v", st)
 	}
 	g.Publish(testService, route("", entry("m", 100, sleepy)))
 
