@@ -362,7 +362,7 @@ func (e *Engine) startMember(ctx context.Context, svcID string, t *target, g *gr
 	spec.ServiceID = svcID
 	m := &member{id: spec.InstanceID, g: g, tgt: t, startedAt: time.Now()}
 	if e.Capacity != nil {
-		if err := e.Capacity.Reserve(m.id, g.resources); err != nil {
+		if err := e.Capacity.Reserve(m.id, g.spec.Resources); err != nil {
 			m.done, m.err = true, err
 			return m
 		}

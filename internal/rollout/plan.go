@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/runtime/process"
 )
 
 // group is one config entry of a target: a model version and instance_count instances of it.
@@ -26,7 +27,6 @@ type group struct {
 	period    time.Duration // liveness probe interval once ready
 	threshold int           // consecutive failed liveness probes that make a ready instance not ready
 	bounds    bounds
-	resources ark.Resources // what one instance takes from the pool
 }
 
 // planGroup turns a config entry and its model into what starting its instances needs. It fails
@@ -66,7 +66,8 @@ func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, defa
 		key: groupKey(c), cfg: c, modelName: m.Name, label: label, timeout: timeout, period: period,
 		threshold: threshold, bounds: rollingBounds(c.InstanceCount, c.AdditionalProperties[c.ModelID]),
 		spec: InstanceSpec{ModelID: c.ModelID, ModelDir: m.SourceLocation, Cmd: cmd, Env: c.Envs,
-			Health: h, GracePeriod: grace},
+			Health: h, GracePeriod: grace, ProjectID: m.ProjectID,
+			Volumes: process.VolumesOf(c.AdditionalProperties[c.ModelID])},
 	}
 	return g, nil
 }

@@ -330,7 +330,7 @@ func (e *Engine) targetFor(ctx context.Context, svc *ark.Service, st *svcState, 
 		}
 		g.pos = i
 		if e.Specs != nil {
-			if g.resources, err = ark.InstanceResources(c, e.Specs); err != nil {
+			if g.spec.Resources, err = ark.InstanceResources(c, e.Specs); err != nil {
 				return nil, fmt.Errorf("model %s: %w", g.label, err), nil
 			}
 		}

@@ -214,3 +214,41 @@ func TestScheduleAutoStop(t *testing.T) {
 		t.Errorf("events:\n%s", s.eventText())
 	}
 }
+
+func TestCapacity(t *testing.T) {
+	store := newTestStore(t)
+	small := ark.Resources{CPU: 0.25, MemoryMB: 256} // arkserve.local.small
+	ledger := ark.NewLedger(ark.Resources{CPU: 0.6, MemoryMB: 4096})
+	h := run(t, store, filepath.Join(t.TempDir(), "instances"), func(e *Engine) {
+		e.Capacity, e.Specs = ledger, ark.NewSpecCatalog(ark.DefaultSpecs())
+	})
+	v1, v2 := h.model(t, "1.0.1"), h.model(t, "1.0.2")
+	id := store.userDeploy("echo", []ark.ServiceConfig{conf(v1, 100, 2)})
+	h.engine.Notify(id)
+	h.waitResult(t, id, firstEntry(t, store.get(id)), ark.ResultSuccess, ark.StatusRunning)
+	if used, _ := ledger.Usage(); used != small.Mul(2) {
+		t.Fatalf("%v used by 2 small instances; want %v", used, small.Mul(2))
+	}
+
+	// Surge 1 needs a third instance; only 0.1 CPU is free: FAIL with 3952, rolled back.
+	ut := store.userUpdate(t, id, []ark.ServiceConfig{conf(v2, 100, 2)})
+	h.engine.Notify(id)
+	s := h.waitResult(t, id, ut, ark.ResultFail, ark.StatusRunning)
+	if !s.hasEvent(ark.EventAbnormal, ark.EInsufficient) || !s.hasEvent(ark.EventNormal, ark.EventRolledBack) {
+		t.Errorf("events:\n%s", s.eventText())
+	}
+	if got := h.versions(t, id); !equal(got, []string{"1.0.1", "1.0.1"}) {
+		t.Errorf("endpoints answer %v; want the previous 2 x 1.0.1", got)
+	}
+	if used, _ := ledger.Usage(); used != small.Mul(2) {
+		t.Errorf("%v used after the failed update; want %v (the failed reservation released)", used, small.Mul(2))
+	}
+
+	// Stopping the service releases everything.
+	store.userStatus(id, ark.StatusStopped)
+	h.engine.Notify(id)
+	h.waitFor(t, id, "stopped", func(s snapshot) bool { return s.svc.Status == ark.StatusStopped })
+	if used, _ := ledger.Usage(); !used.IsZero() {
+		t.Errorf("%v used by a stopped service; want nothing", used)
+	}
+}

@@ -29,6 +29,11 @@ type InstanceSpec struct {
 	Env         map[string]string
 	Health      ark.Health
 	GracePeriod time.Duration // SIGTERM → SIGKILL
+	// Resources is what the instance's specification grants it; the runtime enforces CPU and
+	// memory where the host allows it.
+	Resources ark.Resources
+	ProjectID string
+	Volumes   []process.Volume // log_volume and persistent_volumes of the entry
 }
 
 // Instance is one started model server.
@@ -65,6 +70,7 @@ func (p processRuntime) Start(ctx context.Context, s InstanceSpec) (Instance, er
 	in, err := p.r.Start(ctx, process.Spec{
 		InstanceID: s.InstanceID, ServiceID: s.ServiceID, ModelID: s.ModelID, ModelDir: s.ModelDir,
 		Cmd: s.Cmd, Env: s.Env, Health: s.Health, GracePeriod: s.GracePeriod,
+		CPU: s.Resources.CPU, MemoryMB: s.Resources.MemoryMB, ProjectID: s.ProjectID, Volumes: s.Volumes,
 	})
 	if err != nil {
 		return nil, err
