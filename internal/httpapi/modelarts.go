@@ -29,6 +29,7 @@ func (s *Server) registerModelArts(mux *http.ServeMux) {
 		{"DELETE " + v1 + "/services/{service_id}", true, s.notSpecifications(s.handleServiceDelete)},
 		{"GET " + v1 + "/services/{service_id}/events", false, s.handleServiceEvents},
 		{"GET " + v1 + "/services/{service_id}/logs", false, s.handleServiceLogs},
+		{"GET " + v1 + "/services/{service_id}/monitor", false, s.handleServiceMonitor},
 		{"GET " + v1 + "/clusters", false, s.handleClusters},
 	} {
 		route(mux, seen, s, rt.pattern, s.project(rt.write, rt.h))

@@ -32,6 +32,7 @@ type Server struct {
 	Store     Store
 	IAM       *iam.Service
 	Engine    Notifier
+	Monitor   Monitor // nil: the monitor API reports no instances
 	Specs     []ark.Spec
 	Pool      ark.Pool // the local resource pool
 	// Capacity reports the pool's capacity and what instances hold now (the engine's *ark.Ledger).

@@ -151,6 +151,9 @@ type member struct {
 	done     bool  // failed to start, not ready in time, or exited: it has to be replaced
 	err      error // why done, or why no longer ready
 	stopping bool  // left the routing table; being stopped
+
+	sampledAt  time.Time // the previous Usage sample of Instances
+	sampledCPU float64
 }
 
 // finish is an update-log outcome to record.
@@ -301,10 +304,11 @@ func (e *Engine) Endpoints(serviceID string) []Endpoint {
 
 // InstanceCounts is what Instances reports for one model of a service.
 type InstanceCounts struct {
-	ModelID string
-	Total   int // instances that run or start
-	Ready   int
-	Usage   Usage // summed over the model's instances
+	ModelID  string
+	Total    int     // instances that run or start
+	Ready    int     // instances that serve
+	CPUCores float64 // cores in use since the previous call (since the start for a new instance)
+	MemoryMB int     // resident memory now
 }
 
 // Instances reports, per model, the instances the engine holds for a service (the monitor API).
@@ -319,10 +323,19 @@ func (e *Engine) Instances(serviceID string) []InstanceCounts {
 	var out []InstanceCounts
 	idx := map[string]int{}
 	for _, m := range ms {
+		if m.inst == nil {
+			continue
+		}
+		u, now := m.inst.Usage(), time.Now() // reads /proc: outside the lock
 		e.mu.Lock()
 		done, ready := m.done, m.ready && !m.stopping
+		since, before := m.startedAt, 0.0
+		if !m.sampledAt.IsZero() {
+			since, before = m.sampledAt, m.sampledCPU
+		}
+		m.sampledAt, m.sampledCPU = now, u.CPUSeconds
 		e.mu.Unlock()
-		if done || m.inst == nil {
+		if done {
 			continue
 		}
 		i, ok := idx[m.g.cfg.ModelID]
@@ -335,9 +348,10 @@ func (e *Engine) Instances(serviceID string) []InstanceCounts {
 		if ready {
 			out[i].Ready++
 		}
-		u := m.inst.Usage()
-		out[i].Usage.CPUSeconds += u.CPUSeconds
-		out[i].Usage.MemoryMB += u.MemoryMB
+		if d := now.Sub(since).Seconds(); d > 0 {
+			out[i].CPUCores += max(0, u.CPUSeconds-before) / d
+		}
+		out[i].MemoryMB += u.MemoryMB
 	}
 	return out
 }

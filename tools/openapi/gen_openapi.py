@@ -369,6 +369,33 @@ schemas["ServiceUpdateLogsResponse"] = obj({
     "logs": arr(ref("Log"), "Service update records."),
 }, ["service_name", "service_id", "logs"], "ShowServiceUpdateLogs response (Table 4).")
 
+# --- monitor (obtaining_service_monitoring) -----------------------------------------------------------
+schemas["Monitor"] = obj({
+    "model_id": s("Model ID."),
+    "model_name": s("Model name."),
+    "model_version": s("Model version."),
+    "model_running_instance_count": i32("Ready instances of the model."),
+    "model_instance_count": i32("Configured instances of the model."),
+    "invocation_times": i("Calls of the model's instances since the server started."),
+    "failed_times": i("Failed calls (gateway errors and instance 5xx) since the server started."),
+    "cpu_core_usage": n("CPU cores the model's processes use (average since the previous monitor call)."),
+    "cpu_core_total": n("CPU cores the model's instances are granted."),
+    "cpu_memory_usage": i32("Resident memory of the model's processes, in MB."),
+    "cpu_memory_total": i32("Memory the model's instances are granted, in MB."),
+    "gpu_usage": n("GPUs in use (arkserve does not measure GPU use: 0)."),
+    "gpu_total": n("GPUs the model's instances are granted."),
+}, ["model_id", "model_running_instance_count", "model_instance_count"], "Monitoring of one model (Table 5).")
+
+schemas["MonitorResponse"] = obj({
+    "service_name": s("Service name."),
+    "service_id": s("Service ID."),
+    "monitors": arr(ref("Monitor"), "Per model of the service's configuration."),
+    "service_running_instance_count": i32("Ready instances of the service."),
+    "service_instance_count": i32("Configured instances of the service."),
+    "req_count_per_min": i("Calls in the last minute."),
+}, ["service_name", "service_id", "monitors", "service_running_instance_count", "service_instance_count",
+    "req_count_per_min"], "ShowServiceMonitorInfo response (Table 4).")
+
 # --- events ------------------------------------------------------------------------------------------
 schemas["ServiceEvent"] = obj({
     "event_type": s("Event type.", enum=["normal", "abnormal"]),
@@ -792,6 +819,13 @@ paths[V1 + "/services/{service_id}/logs"] = {
                 {"200": ok("ServiceUpdateLogsResponse", "Service update logs."), **errs(400, 401, 403, 404, 413, 500)},
                 params=[qp("update_time", i(minimum=0, maximum=1 << 53),
                            "Return only the entry with this update time. By default update logs are not filtered.")]),
+}
+paths[V1 + "/services/{service_id}/monitor"] = {
+    "parameters": V1_COMMON + [pref("ServiceId")],
+    "get": v1op("ShowServiceMonitorInfo", "Show service monitoring", ["Services"],
+                {"200": ok("MonitorResponse", "Monitoring of the service's instances."),
+                 **errs(400, 401, 403, 404, 413, 500)},
+                params=[qp("node_id", s(maxLength=256), "Edge node ID; edge services only (accepted, ignored).")]),
 }
 paths[V1 + "/clusters"] = {
     "parameters": V1_COMMON,

@@ -472,7 +472,8 @@ func TestPathMatching(t *testing.T) {
 		{"PUT", "/v1/p1/services/specifications", ""},
 		{"GET", "/v1/p1/services/", ""},
 		{"GET", "/v1//services", ""},
-		{"GET", "/v1/p1/services/s1/monitor", ""},
+		{"GET", "/v1/p1/services/s1/monitor", "GET /v1/{project_id}/services/{service_id}/monitor"},
+		{"GET", "/v1/p1/services/s1/metrics", ""},
 	} {
 		if got := v.Operation(c.method, c.path); got != c.want {
 			t.Errorf("Operation(%s %s) = %q, want %q", c.method, c.path, got, c.want)
