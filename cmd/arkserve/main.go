@@ -21,6 +21,7 @@ Usage:
   arkserve login [flags]            get a token and store it for the client verbs
   arkserve models <verb> ...        create | list | show | delete
   arkserve services <verb> ...      deploy | list | show | update | start | stop | delete | events | logs
+  arkserve model-server [flags]     serve a model directory (runtime arkserve; see arkserve model-server -h)
   arkserve version                  print the version
 `
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAdmin(ctx, args[1:], stdout, stderr)
 	case "login", "models", "services":
 		return runClient(ctx, args, stdout, stderr)
+	case "model-server":
+		return runModelServer(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "arkserve", version)
 		return nil

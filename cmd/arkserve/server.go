@@ -96,7 +96,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		rt.RunAs = cred
 	}
-	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Logger: m.Logger, LaunchCommands: cfg.LaunchCommands}
+	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Logger: m.Logger, LaunchCommands: m.launchCommands(dir)}
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancelEngine = cancel
 	m.engineDone.Add(1)
