@@ -34,7 +34,8 @@ const (
 // 413 for a body larger than MaxBodyBytes, 404 and 405 for unknown paths and methods. When the last
 // layer is not a softmax the outputs are returned as "scores" instead of "probabilities".
 //
-// Set the fields, then call Open; Close shuts down gracefully. Server is also an http.Handler.
+// Set the fields, then call Open; Close shuts down gracefully. Server is also an http.Handler. The
+// fields must not change once it serves.
 type Server struct {
 	Model        *Model
 	Addr         string       // host:port to listen on; port 0 picks one
@@ -45,6 +46,9 @@ type Server struct {
 	ln    net.Listener
 	srv   *http.Server
 	serve chan error // receives Serve's result
+
+	labelsOnce sync.Once
+	labels     [][]byte // the model's labels as JSON strings
 
 	wsPool   sync.Pool // *Workspace
 	bufPool  sync.Pool // *[]byte: response bodies
@@ -202,6 +206,12 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.bufPool.Put(bufp)
 
+	s.labelsOnce.Do(func() {
+		for i := range m.Outputs() {
+			q, _ := json.Marshal(m.Label(i)) // a string always marshals
+			s.labels = append(s.labels, q)
+		}
+	})
 	field := `,"probabilities":[`
 	if !m.Probabilistic() {
 		field = `,"scores":[`
@@ -223,7 +233,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"label":`...)
-		b = appendJSONString(b, m.Label(c))
+		b = append(b, s.labels[c]...)
 		b = append(b, `,"class":`...)
 		b = strconv.AppendInt(b, int64(c), 10)
 		b = append(b, field...)
@@ -249,12 +259,6 @@ func rowName(i, n int) string {
 		return "input"
 	}
 	return "inputs[" + strconv.Itoa(i) + "]"
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
 }
 
 // decodeInputs reads a predict request, {"inputs": [[...], ...]} or {"input": [...]}, appending

@@ -130,6 +130,14 @@ func TestPredict(t *testing.T) {
 		}
 		check(t, resp.Predictions[0])
 	})
+	t.Run("LabelEscaped", func(t *testing.T) {
+		tm := tinyModel(modelserver.Softmax)
+		tm.Labels[1] = "\"dog\" <b>ü\n"
+		code, resp := do(t, &modelserver.Server{Model: MustLoad(t, tm)}, "POST", "/predict", `{"input":[1,2,3]}`)
+		if code != http.StatusOK || len(resp.Predictions) != 1 || resp.Predictions[0].Label != tm.Labels[1] {
+			t.Errorf("POST /predict = %d %+v; want label %q", code, resp, tm.Labels[1])
+		}
+	})
 	t.Run("Scores", func(t *testing.T) {
 		s := &modelserver.Server{Model: MustLoad(t, tinyModel(modelserver.Identity))}
 		code, resp := do(t, s, "POST", "/predict", `{"input":[1,2,3]}`)
