@@ -52,9 +52,9 @@ shows the phase, each model version's ready/desired instances and the elapsed ti
 terminal, one line per change otherwise (deploy prints the service id first). It keeps polling through
 errors that may pass (the server restarting) until the timeout.
 
-Exit status: 0 success (with --wait: the entry SUCCESS, the service running or stopped); 1 an error, and with
---wait a rollout that failed (the entry FAIL or the service failed; the newest abnormal events say why) or
-that did not end within --timeout (the error says "timed out"); 2 a usage error.
+Exit status: 0 success (with --wait: the entry SUCCESS, the service running or stopped); 1 an error; 2 a
+usage error; with --wait, 3 a rollout that failed (the entry FAIL or the service failed; the newest abnormal
+events say why) and 4 a rollout that did not end within --timeout (it goes on on the server).
 `
 
 // defaultServerURL is where login goes without --url: the server's default listen address.

@@ -85,7 +85,7 @@ func TestClientWait(t *testing.T) {
 	out, err := cli(t, "services", "update", svc, "--wait", "--model", broken, "--spec", "arkserve.local.small")
 	t.Logf("error: %v", err)
 	var re *rolloutError
-	if !errors.As(err, &re) || exitCode(err) != 1 {
+	if !errors.As(err, &re) || exitCode(err) != 3 {
 		t.Fatalf("update --wait to a broken model: %v (%T); want a rollout error:\n%s", err, err, out)
 	}
 	for _, want := range []string{"the update of service echo-svc failed and was rolled back", "broken@1.0.0",
@@ -130,7 +130,7 @@ func TestClientWaitTimeout(t *testing.T) {
 	out, err := cli(t, "services", "deploy", "--wait", "--timeout", "1500ms", "--name", "never-svc", "--model", never,
 		"--spec", "arkserve.local.small")
 	t.Logf("error: %v", err)
-	if !errors.Is(err, errWaitTimeout) || exitCode(err) != 1 || !strings.Contains(err.Error(), "the deployment of service never-svc did not end within --timeout 1.5s (last seen: deploying") {
+	if !errors.Is(err, errWaitTimeout) || exitCode(err) != 4 || !strings.Contains(err.Error(), "the deployment of service never-svc did not end within --timeout 1.5s (last seen: deploying") {
 		t.Fatalf("deploy --wait of a model that never gets ready: %v; want a timeout:\n%s", err, out)
 	}
 	var re *rolloutError

@@ -43,8 +43,14 @@ func main() {
 // exitCode is 2 for usage errors, 1 otherwise.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+	var re *rolloutError
+	switch {
+	case errors.As(err, &ue) || errors.Is(err, flag.ErrHelp):
 		return 2
+	case errors.As(err, &re):
+		return 3
+	case errors.Is(err, errWaitTimeout):
+		return 4
 	}
 	return 1
 }

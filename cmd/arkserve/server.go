@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/gateway"
 	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
 	"github.com/arkserve/arkserve/internal/rollout"
@@ -31,10 +32,13 @@ type Main struct {
 	Engine *rollout.Engine
 	HTTP   *httpapi.Server
 	// Ledger accounts the local pool: its capacity ([pool]) and what instances hold.
-	Ledger *ark.Ledger
+	Ledger  *ark.Ledger
+	Gateway *gateway.Gateway
 
-	cancelEngine context.CancelFunc
-	engineDone   sync.WaitGroup
+	cancelEngine  context.CancelFunc
+	engineDone    sync.WaitGroup
+	cancelGateway context.CancelFunc
+	gatewayDone   sync.WaitGroup
 }
 
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
@@ -96,24 +100,60 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		rt.RunAs = cred
 	}
-	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Logger: m.Logger, LaunchCommands: m.launchCommands(dir)}
-	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancelEngine = cancel
-	m.engineDone.Add(1)
-	go func() {
-		defer m.engineDone.Done()
-		if err := m.Engine.Run(ectx); err != nil && !errors.Is(err, context.Canceled) {
-			m.Logger.Error("engine stopped", "err", err)
-		}
-	}()
+	m.Gateway = &gateway.Gateway{Store: m.DB, Logger: m.Logger}
+	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Router: m.Gateway,
+		Logger: m.Logger, LaunchCommands: m.launchCommands(dir), Capacity: m.Ledger, Specs: ark.NewSpecCatalog(specs)}
+	m.cancelGateway = m.background(m.Gateway.Run, &m.gatewayDone, "gateway")
+	m.cancelEngine = m.background(m.Engine.Run, &m.engineDone, "engine")
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
 		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
-		Specs: specs, Capacity: m.Ledger}
+		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}}
 	return m.HTTP.Open()
 }
 
+// background runs a component until the returned function cancels it; done is released when
+// run has returned.
+func (m *Main) background(run func(context.Context) error, done *sync.WaitGroup, name string) context.CancelFunc {
+	ctx, cancel := context.WithCancel(context.Background())
+	done.Add(1)
+	go func() {
+		defer done.Done()
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error(name+" stopped", "err", err)
+		}
+	}()
+	return cancel
+}
+
+// monitor answers the monitor API from the engine (instances) and the gateway (calls).
+type monitor struct {
+	engine  *rollout.Engine
+	gateway *gateway.Gateway
+}
+
+func (mo monitor) Monitor(serviceID string) []ark.ModelMonitor {
+	calls := mo.gateway.Stats(serviceID).Models
+	var out []ark.ModelMonitor
+	seen := map[string]bool{}
+	for _, in := range mo.engine.Instances(serviceID) {
+		c := calls[in.ModelID]
+		seen[in.ModelID] = true
+		out = append(out, ark.ModelMonitor{ModelID: in.ModelID, Instances: in.Total, Ready: in.Ready,
+			CPUCores: in.CPUCores, MemoryMB: in.MemoryMB,
+			Invocations: c.Invocations, Failures: c.Failures, ReqPerMinute: c.PerMinute})
+	}
+	for id, c := range calls { // models without instances now (e.g. stopped)
+		if !seen[id] {
+			out = append(out, ark.ModelMonitor{ModelID: id, Invocations: c.Invocations, Failures: c.Failures,
+				ReqPerMinute: c.PerMinute})
+		}
+	}
+	return out
+}
+
 // Close shuts down in order: stop taking requests (waiting for in-flight ones), stop the engine
-// (which stops the instances gracefully), close the database.
+// (which stops the instances gracefully), stop the gateway (which writes its last call counts),
+// close the database.
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout.Duration)
 	defer cancel()
@@ -124,6 +164,10 @@ func (m *Main) Close() error {
 	if m.cancelEngine != nil {
 		m.cancelEngine()
 		m.engineDone.Wait()
+	}
+	if m.cancelGateway != nil { // after the engine, which drains instances through it
+		m.cancelGateway()
+		m.gatewayDone.Wait() // its last flush of call counts goes to the database
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
