@@ -23,11 +23,12 @@ import (
 	"github.com/arkserve/arkserve/internal/modelserver"
 )
 
-// TestMain lets the test binary act as arkserve model-server. The server under test copies its own
-// executable (here, this test binary) into the data dir and starts models of runtime arkserve with
-// `exec COPY model-server`, so the copy must behave as the real binary does.
+// TestMain lets the test binary act as arkserve model-server and arkserve server. The server under
+// test copies its own executable (here, this test binary) into the data dir and starts models of
+// runtime arkserve with `exec COPY model-server`, so the copy must behave as the real binary does;
+// the crash tests run the server as a separate process (this binary) to kill it with SIGKILL.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "model-server" {
+	if len(os.Args) > 1 && (os.Args[1] == "model-server" || os.Args[1] == "server") {
 		main()
 		os.Exit(0)
 	}
