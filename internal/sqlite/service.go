@@ -78,14 +78,13 @@ func setServiceModels(ctx context.Context, tx *sql.Tx, serviceID string, cfgs ..
 	return nil
 }
 
-// nextUpdateTime returns an acceptance time unique within the service: now, or 1 ms after the newest
-// entry when that is not earlier (two updates in one millisecond, or a clock that went back).
+// nextUpdateTime returns an acceptance time unique within the service (ark.NextUpdateTime).
 func nextUpdateTime(ctx context.Context, tx *sql.Tx, serviceID string, now int64) (int64, error) {
 	var last int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(update_time), 0) FROM update_logs WHERE service_id = ?`, serviceID).Scan(&last); err != nil {
 		return 0, err
 	}
-	return max(now, last+1), nil
+	return ark.NextUpdateTime(now, last), nil
 }
 
 func insertLog(ctx context.Context, tx *sql.Tx, l *ark.UpdateLog) error {
@@ -111,8 +110,6 @@ func addEvents(ctx context.Context, tx *sql.Tx, serviceID string, now int64, eve
 	return nil
 }
 
-func normal(info string) ark.Event { return ark.Event{Type: ark.EventNormal, Info: info} }
-
 // CreateService stores a new service with status deploying and, in the same transaction, its first
 // update-log entry (RUNNING) and a deploy event. It fills s's model snapshots and times and returns
 // the entry. ark.EServiceExists when the project has a service of that name, ark.EServiceModelAbsent
@@ -125,12 +122,8 @@ func (db *DB) CreateService(ctx context.Context, s *ark.Service) (*ark.UpdateLog
 		}
 		now := db.Now()
 		ms := now.UnixMilli()
-		s.Status, s.Progress, s.ErrorMsg = ark.StatusDeploying, 0, ""
-		s.PublishAt, s.UpdateTime, s.OperationTime, s.TransitionAt = now, now, now, now
-		s.DueTime = time.Time{}
-		if len(s.Schedule) > 0 {
-			s.DueTime = now.Add(s.Schedule[0].Span())
-		}
+		var events []ark.Event
+		entry, events = ark.NewDeployment(s, now)
 		_, err := tx.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			s.ID, s.ProjectID, s.Owner, s.Name, s.Description, s.InferType, s.WorkspaceID, s.ClusterID, s.PoolName,
 			s.VPCID, s.SubnetNetworkID, s.SecurityGroupID, s.LoadBalancerPolicy, s.Priority, mustJSON(s.Schedule),
@@ -141,16 +134,11 @@ func (db *DB) CreateService(ctx context.Context, s *ark.Service) (*ark.UpdateLog
 		} else if err != nil {
 			return err
 		}
-		entry = &ark.UpdateLog{ServiceID: s.ID, UpdateTime: ms, Result: ark.ResultRunning, Config: s.Config, ClusterID: s.ClusterID}
 		if err := insertLog(ctx, tx, entry); err != nil {
 			return err
 		}
 		if err := setServiceModels(ctx, tx, s.ID, s.Config); err != nil {
 			return err
-		}
-		events := []ark.Event{normal(ark.EventDeploying)}
-		if len(s.Schedule) > 0 {
-			events = append(events, normal(fmt.Sprintf(ark.EventAutoStopEnabled, int64(s.Schedule[0].Span().Seconds()))))
 		}
 		return addEvents(ctx, tx, s.ID, ms, events...)
 	})
@@ -221,19 +209,15 @@ func (db *DB) ListServices(ctx context.Context, f ark.ServiceFilter) ([]*ark.Ser
 	return out, total, err
 }
 
-// busy reports whether a service is in a state that refuses configuration and status changes.
+// busy reports whether a service refuses configuration and status changes: its status says so
+// (ark.Service.Busy) or an update is RUNNING.
 func busy(ctx context.Context, tx *sql.Tx, s *ark.Service) (bool, error) {
-	switch s.Status {
-	case ark.StatusDeploying, ark.StatusStopping, ark.StatusDeleting:
+	if s.Busy() {
 		return true, nil
 	}
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM update_logs WHERE service_id = ? AND result = 'RUNNING'`, s.ID).Scan(&n)
 	return n > 0, err
-}
-
-func busyError(s *ark.Service) error {
-	return ark.Errorf(ark.EServiceBusy, "Service %s is %s and cannot be updated until that finishes.", s.Name, s.Status)
 }
 
 // UpdateService applies an accepted PUT. A status change (start or stop) is an event; a config
@@ -258,14 +242,14 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 			}
 			switch {
 			case upd.Status != nil:
-				ev, err := applyStatus(s, *upd.Status, isBusy, now)
+				ev, err := ark.ApplyStatus(s, *upd.Status, isBusy, now)
 				if err != nil {
 					return err
 				}
 				events = append(events, ev...)
 			default:
 				if isBusy {
-					return busyError(s)
+					return ark.BusyError(s)
 				}
 				if err := resolveModels(ctx, tx, projectID, upd.Config); err != nil {
 					return err
@@ -273,34 +257,10 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 				if entry, err = db.acceptConfig(ctx, tx, s, upd.Config, ms); err != nil {
 					return err
 				}
-				events = append(events, normal(ark.EventUpdating))
+				events = append(events, ark.NormalEvent(ark.EventUpdating))
 			}
 		}
-		if upd.Description != nil {
-			s.Description = *upd.Description
-		}
-		if upd.Schedule != nil {
-			s.Schedule = *upd.Schedule
-			if len(s.Schedule) > 0 {
-				s.DueTime = now.Add(s.Schedule[0].Span())
-				events = append(events, normal(fmt.Sprintf(ark.EventAutoStopEnabled, int64(s.Schedule[0].Span().Seconds()))))
-			} else if !s.DueTime.IsZero() {
-				s.DueTime = time.Time{}
-				events = append(events, normal(ark.EventAutoStopDisabled))
-			}
-		}
-		if upd.AdditionalProperties != nil {
-			s.AdditionalProperties = upd.AdditionalProperties
-		}
-		if upd.LoadBalancerPolicy != nil {
-			s.LoadBalancerPolicy = *upd.LoadBalancerPolicy
-		}
-		if upd.ServiceSecrets != nil {
-			s.ServiceSecrets = *upd.ServiceSecrets
-		}
-		if upd.Priority != nil {
-			s.Priority = *upd.Priority
-		}
+		events = append(events, ark.ApplyFields(s, upd, now)...)
 		s.OperationTime = now
 		if _, err := tx.ExecContext(ctx, `UPDATE services SET description = ?, schedule = ?, due_time = ?,
 			additional_properties = ?, load_balancer_policy = ?, service_secrets = ?, priority = ?, config = ?,
@@ -318,57 +278,19 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 	return s, entry, nil
 }
 
-// applyStatus turns PUT status=running|stopped into the service's next status. Starting a running
-// service or stopping a stopped one changes nothing.
-func applyStatus(s *ark.Service, want string, isBusy bool, now time.Time) ([]ark.Event, error) {
-	switch want {
-	case ark.StatusStopped:
-		if s.Status == ark.StatusStopped {
-			return nil, nil
-		}
-		if isBusy {
-			return nil, busyError(s)
-		}
-		s.Status, s.Progress, s.TransitionAt = ark.StatusStopping, 0, now
-		return []ark.Event{normal(ark.EventStopping)}, nil
-	case ark.StatusRunning:
-		if s.Status == ark.StatusRunning || s.Status == ark.StatusConcerning {
-			return nil, nil
-		}
-		if isBusy {
-			return nil, busyError(s)
-		}
-		s.Status, s.Progress, s.ErrorMsg, s.TransitionAt = ark.StatusDeploying, 0, "", now
-		if len(s.Schedule) > 0 {
-			s.DueTime = now.Add(s.Schedule[0].Span())
-		}
-		return []ark.Event{normal(ark.EventStarting)}, nil
-	}
-	return nil, ark.Errorf(ark.EInvalidParam, "Parameter (status) is invalid: use running or stopped.")
-}
-
 // acceptConfig makes cfg the service's desired configuration and writes its RUNNING entry.
 func (db *DB) acceptConfig(ctx context.Context, tx *sql.Tx, s *ark.Service, cfg []ark.ServiceConfig, now int64) (*ark.UpdateLog, error) {
 	ut, err := nextUpdateTime(ctx, tx, s.ID, now)
 	if err != nil {
 		return nil, err
 	}
-	// Only a configuration that is serving can be rolled back to; a stopped or failed service has
-	// nothing to go back to, so a failed update leaves it failed.
-	var prev []ark.ServiceConfig
-	if s.Status == ark.StatusRunning || s.Status == ark.StatusConcerning {
-		prev = s.Config
-	}
-	entry := &ark.UpdateLog{ServiceID: s.ID, UpdateTime: ut, Result: ark.ResultRunning, Config: cfg, Previous: prev, ClusterID: s.ClusterID}
+	entry := ark.AcceptConfig(s, cfg, ut, time.UnixMilli(now))
 	if err := insertLog(ctx, tx, entry); err != nil {
 		return nil, err
 	}
-	if err := setServiceModels(ctx, tx, s.ID, cfg, prev); err != nil {
+	if err := setServiceModels(ctx, tx, s.ID, entry.Config, entry.Previous); err != nil {
 		return nil, err
 	}
-	s.Config = cfg
-	s.Status, s.Progress, s.ErrorMsg = ark.StatusDeploying, 0, ""
-	s.UpdateTime, s.TransitionAt = time.UnixMilli(ut), time.UnixMilli(now)
 	return entry, nil
 }
 
@@ -386,7 +308,7 @@ func (db *DB) DeleteServices(ctx context.Context, projectID string, ids ...strin
 				ark.StatusDeleting, ms, ms, id); err != nil {
 				return err
 			}
-			if err := addEvents(ctx, tx, id, ms, normal(ark.EventDeleting)); err != nil {
+			if err := addEvents(ctx, tx, id, ms, ark.NormalEvent(ark.EventDeleting)); err != nil {
 				return err
 			}
 		}
