@@ -22,7 +22,7 @@ var ErrExited = errors.New("instance exited")
 
 // fastProbe is the interval of HTTP probes before the instance first answers: a refused connection
 // costs nothing, and an instance is ready as soon as it listens instead of a whole period later.
-const fastProbe = 200 * time.Millisecond
+const fastProbe = 50 * time.Millisecond
 
 // normalizeHealth fills the zero fields of a readiness check with ark.DefaultHealth's values: HTTP
 // GET /health, timeout 5 s, period 1 s, failure threshold 3.
@@ -73,7 +73,7 @@ var probeClient = &http.Client{
 // included). The check (Spec.Health, zero fields defaulted as in ark.DefaultHealth):
 //
 //   - HTTP: GET http://127.0.0.1:PORT+url must answer 200 within timeout_seconds. Until the process
-//     first answers at all (any status), probes run every 200 ms or period_seconds, whichever is
+//     first answers at all (any status), probes run every 50 ms or period_seconds, whichever is
 //     shorter, until the deadline; after that, every period_seconds, and failure_threshold
 //     consecutive failed probes end the wait with an error (the server answers, but not well).
 //   - EXEC: the command, run like the instance (same user, environment and directory), must exit
