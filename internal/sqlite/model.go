@@ -3,61 +3,31 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
 )
 
-// modelExtra holds the documented model fields arkserve stores and returns as given.
-type modelExtra struct {
-	InputParams  json.RawMessage `json:"input_params,omitempty"`
-	OutputParams json.RawMessage `json:"output_params,omitempty"`
-	Dependencies json.RawMessage `json:"dependencies,omitempty"`
-	Apis         json.RawMessage `json:"apis,omitempty"`
-	ModelDocs    json.RawMessage `json:"model_docs,omitempty"`
-	Template     json.RawMessage `json:"template,omitempty"`
-}
+const modelCols = rowcodec.ModelColumns
 
-const modelCols = `id, project_id, owner, name, version, description, source_location, model_type, runtime,
-	model_algorithm, workspace_id, execution_code, source_copy, source_type, initial_config, model_metrics,
-	install_type, size, status, created_at, cmd, health, extra`
+var scanModel = rowcodec.ScanModel
 
 // CreateModel registers a model; ark.EModelExists when the name and version are taken.
 func (db *DB) CreateModel(ctx context.Context, m *ark.Model) error {
 	if m.CreatedAt.IsZero() {
 		m.CreatedAt = db.Now()
 	}
-	extra := modelExtra{m.InputParams, m.OutputParams, m.Dependencies, m.Apis, m.ModelDocs, m.Template}
 	return db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			m.ID, m.ProjectID, m.Owner, m.Name, m.Version, m.Description, m.SourceLocation, m.ModelType, m.Runtime,
-			m.ModelAlgorithm, m.WorkspaceID, m.ExecutionCode, m.SourceCopy, m.SourceType, m.InitialConfig, m.ModelMetrics,
-			mustJSON(m.InstallType), m.Size, m.Status, m.CreatedAt.UnixMilli(), m.Cmd, mustJSON(m.Health), mustJSON(extra))
+			rowcodec.ModelValues(m)...)
 		if isUnique(err) {
 			return ark.Errorf(ark.EModelExists, "Model (%s, %s) already exists.", m.Name, m.Version)
 		}
 		return err
 	})
-}
-
-func scanModel(sc interface{ Scan(...any) error }) (*ark.Model, error) {
-	var m ark.Model
-	var installType, health, extra string
-	var created int64
-	if err := sc.Scan(&m.ID, &m.ProjectID, &m.Owner, &m.Name, &m.Version, &m.Description, &m.SourceLocation,
-		&m.ModelType, &m.Runtime, &m.ModelAlgorithm, &m.WorkspaceID, &m.ExecutionCode, &m.SourceCopy, &m.SourceType,
-		&m.InitialConfig, &m.ModelMetrics, &installType, &m.Size, &m.Status, &created, &m.Cmd, &health, &extra); err != nil {
-		return nil, err
-	}
-	m.CreatedAt = msTime(created)
-	var x modelExtra
-	err := errors.Join(fromJSON(installType, &m.InstallType), fromJSON(health, &m.Health), fromJSON(extra, &x))
-	m.InputParams, m.OutputParams, m.Dependencies, m.Apis, m.ModelDocs, m.Template =
-		x.InputParams, x.OutputParams, x.Dependencies, x.Apis, x.ModelDocs, x.Template
-	return &m, err
 }
 
 // FindModel returns a model of a project; ark.EModelNotFound when there is none.
@@ -100,8 +70,8 @@ func (db *DB) ListModels(ctx context.Context, f ark.ModelFilter) ([]*ark.Model, 
 	if f.Description != "" {
 		where, args = append(where, `description LIKE ? ESCAPE '\'`), append(args, likeEscape(f.Description))
 	}
-	sortCol := map[string]string{"": "created_at", "create_at": "created_at", "model_version": "version", "model_size": "size"}[f.SortBy]
-	if sortCol == "" {
+	sortCol, ok := rowcodec.ModelSort(f.SortBy)
+	if !ok {
 		return nil, 0, fmt.Errorf("sqlite: unknown model sort %q", f.SortBy) // the HTTP layer validates it
 	}
 	cond := strings.Join(where, " AND ")

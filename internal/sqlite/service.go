@@ -9,30 +9,12 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
 )
 
-const serviceCols = `id, project_id, owner, name, description, infer_type, workspace_id, cluster_id, pool_name,
-	vpc_id, subnet_network_id, security_group_id, load_balancer_policy, priority, schedule, additional_properties,
-	service_secrets, config, status, progress, error_msg, publish_at, update_time, operation_time, transition_at,
-	due_time, invocation_times, failed_times, deleted`
+const serviceCols = rowcodec.ServiceColumns
 
-func scanService(sc interface{ Scan(...any) error }) (*ark.Service, bool, error) {
-	var s ark.Service
-	var sched, props, secrets, cfg string
-	var publish, update, op, trans, due int64
-	var deleted int
-	if err := sc.Scan(&s.ID, &s.ProjectID, &s.Owner, &s.Name, &s.Description, &s.InferType, &s.WorkspaceID,
-		&s.ClusterID, &s.PoolName, &s.VPCID, &s.SubnetNetworkID, &s.SecurityGroupID, &s.LoadBalancerPolicy,
-		&s.Priority, &sched, &props, &secrets, &cfg, &s.Status, &s.Progress, &s.ErrorMsg, &publish, &update, &op,
-		&trans, &due, &s.InvocationTimes, &s.FailedTimes, &deleted); err != nil {
-		return nil, false, err
-	}
-	s.PublishAt, s.UpdateTime, s.OperationTime, s.TransitionAt, s.DueTime =
-		msTime(publish), msTime(update), msTime(op), msTime(trans), msTime(due)
-	err := errors.Join(fromJSON(sched, &s.Schedule), fromJSON(props, &s.AdditionalProperties),
-		fromJSON(secrets, &s.ServiceSecrets), fromJSON(cfg, &s.Config))
-	return &s, deleted == 1, err
-}
+var scanService = rowcodec.ScanService
 
 func notFound(id string) error {
 	return ark.Errorf(ark.EServiceNotFound, "Service %s does not exist.", id)
@@ -89,20 +71,13 @@ func nextUpdateTime(ctx context.Context, tx *sql.Tx, serviceID string, now int64
 
 func insertLog(ctx context.Context, tx *sql.Tx, l *ark.UpdateLog) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO update_logs (service_id, update_time, result, config, previous, cluster_id, extend_config) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		l.ServiceID, l.UpdateTime, l.Result, mustJSON(l.Config), mustJSON(l.Previous), l.ClusterID, mustJSON(l.ExtendConfig))
+		rowcodec.LogValues(l)...)
 	return err
 }
 
 func addEvents(ctx context.Context, tx *sql.Tx, serviceID string, now int64, events ...ark.Event) error {
 	for _, e := range events {
-		t := now
-		if !e.OccurTime.IsZero() {
-			t = e.OccurTime.UnixMilli()
-		}
-		typ := e.Type
-		if typ == "" {
-			typ = ark.EventNormal
-		}
+		typ, t := rowcodec.EventRow(e, now)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO events (service_id, type, info, occur_time) VALUES (?, ?, ?, ?)`, serviceID, typ, e.Info, t); err != nil {
 			return err
 		}
@@ -125,10 +100,7 @@ func (db *DB) CreateService(ctx context.Context, s *ark.Service) (*ark.UpdateLog
 		var events []ark.Event
 		entry, events = ark.NewDeployment(s, now)
 		_, err := tx.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			s.ID, s.ProjectID, s.Owner, s.Name, s.Description, s.InferType, s.WorkspaceID, s.ClusterID, s.PoolName,
-			s.VPCID, s.SubnetNetworkID, s.SecurityGroupID, s.LoadBalancerPolicy, s.Priority, mustJSON(s.Schedule),
-			mustJSON(s.AdditionalProperties), mustJSON(s.ServiceSecrets), mustJSON(s.Config), s.Status, s.Progress,
-			s.ErrorMsg, ms, ms, ms, ms, ark.Millis(s.DueTime), 0, 0, 0)
+			rowcodec.ServiceValues(s, 0)...)
 		if isUnique(err) {
 			return ark.Errorf(ark.EServiceExists, "Service %s already exists.", s.Name)
 		} else if err != nil {
@@ -180,8 +152,8 @@ func (db *DB) ListServices(ctx context.Context, f ark.ServiceFilter) ([]*ark.Ser
 	if f.ModelID != "" {
 		where, args = append(where, `id IN (SELECT service_id FROM service_models WHERE model_id = ?)`), append(args, f.ModelID)
 	}
-	sortCol := map[string]string{"": "publish_at", "publish_at": "publish_at", "service_name": "name", "transition_at": "transition_at"}[f.SortBy]
-	if sortCol == "" {
+	sortCol, ok := rowcodec.ServiceSort(f.SortBy)
+	if !ok {
 		return nil, 0, fmt.Errorf("sqlite: unknown service sort %q", f.SortBy)
 	}
 	cond := strings.Join(where, " AND ")
@@ -316,18 +288,9 @@ func (db *DB) DeleteServices(ctx context.Context, projectID string, ids ...strin
 	})
 }
 
-func scanLog(sc interface{ Scan(...any) error }) (ark.UpdateLog, error) {
-	var l ark.UpdateLog
-	var cfg, prev, ext string
-	var fin int64
-	if err := sc.Scan(&l.ServiceID, &l.UpdateTime, &l.Result, &cfg, &prev, &l.ClusterID, &ext, &fin); err != nil {
-		return l, err
-	}
-	l.FinishedAt = msTime(fin)
-	return l, errors.Join(fromJSON(cfg, &l.Config), fromJSON(prev, &l.Previous), fromJSON(ext, &l.ExtendConfig))
-}
+var scanLog = rowcodec.ScanLog
 
-const logCols = `service_id, update_time, result, config, previous, cluster_id, extend_config, finished_at`
+const logCols = rowcodec.LogColumns
 
 // UpdateLogs returns a live service and its update-log entries, newest first; with updateTime set,
 // only the entry accepted at that millisecond (none when there is no such entry).

@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/arkserve/arkserve/internal/rowcodec"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -147,47 +148,18 @@ func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("sqlite: encode %T: %v", v, err)) // our own types always encode
-	}
-	return string(b)
-}
-
-func fromJSON(s string, v any) error {
-	if s == "" || s == "null" {
-		return nil
-	}
-	if err := json.Unmarshal([]byte(s), v); err != nil {
-		return fmt.Errorf("decode stored %T: %w", v, err)
-	}
-	return nil
-}
-
-func msTime(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
-}
+// Column encodings shared with internal/postgres.
+var (
+	mustJSON   = rowcodec.JSON
+	fromJSON   = rowcodec.FromJSON
+	msTime     = rowcodec.Time
+	likeEscape = rowcodec.Contains
+	order      = rowcodec.Order
+)
 
 func b2i(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
-}
-
-// likeEscape escapes LIKE wildcards so user filters match literally (ESCAPE '\').
-func likeEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(s) + "%"
-}
-
-func order(o string) string {
-	if strings.EqualFold(o, "asc") {
-		return "ASC"
-	}
-	return "DESC"
 }
