@@ -40,7 +40,8 @@ type Instance struct {
 	termAt   time.Time // written inside termOnce
 
 	logMu   sync.RWMutex
-	log     *os.File // nil after Stop has cleaned up
+	log     *os.File       // nil after Stop has cleaned up
+	logWG   sync.WaitGroup // boundLog
 	cleanup sync.Once
 }
 
@@ -143,7 +144,11 @@ func (in *Instance) Stop(ctx context.Context) error {
 		<-in.exited
 	}
 	in.cleanup.Do(func() {
+		in.logWG.Wait()
 		in.logMu.Lock()
+		if err := in.rt.keepLog(in.ID, in.log); err != nil {
+			in.rt.logger().Warn("keep instance log", "instance", in.ID, "err", err)
+		}
 		in.log.Close()
 		in.log = nil
 		in.logMu.Unlock()

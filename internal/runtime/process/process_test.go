@@ -424,6 +424,11 @@ func TestStopStale(t *testing.T) {
 	if _, err := os.Stat(in.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stale instance directory: %v; want it removed", err)
 	}
+	if kept, _ := filepath.Glob(filepath.Join(dir, "logs", "*-"+in.ID+".log")); len(kept) != 1 {
+		t.Errorf("kept logs of the stale instance: %v; want one", kept)
+	} else if b, _ := os.ReadFile(kept[0]); !strings.Contains(string(b), "child ") {
+		t.Errorf("the kept log of the stale instance lacks its output: %q", b)
+	}
 	mustReady(t, mine) // the current server's own instance is untouched
 	if n, err := cur.StopStale(context.Background()); err != nil || n != 0 {
 		t.Errorf("second StopStale = %d, %v; want 0, nil", n, err)

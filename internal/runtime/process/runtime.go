@@ -71,6 +71,11 @@ type Runtime struct {
 	// NoLimits turns off the enforcement of Spec.CPU and Spec.MemoryMB even where the host allows
 	// it (see cgroup.go); the specifications are then accounted only.
 	NoLimits bool
+	// MaxLogBytes bounds each instance.log (default DefaultMaxLogBytes; see logs.go).
+	MaxLogBytes int64
+	// KeepLogs is how many logs of ended instances Dir/logs keeps (default DefaultKeepLogs;
+	// negative: none).
+	KeepLogs int
 
 	cgOnce sync.Once
 	cg     *cgroups // nil: limits are not enforced
@@ -288,6 +293,8 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 	r.live[in.ID] = in
 	r.mu.Unlock()
 	go in.wait() // owned by the instance: it ends when the process does, and closes in.exited
+	in.logWG.Add(1)
+	go in.boundLog() // owned by the instance: it ends after in.exited; Stop waits for it
 	r.logger().Info("instance started", "instance", in.ID, "service", spec.ServiceID, "model", spec.ModelID,
 		"pid", in.PID, "port", in.Port)
 	return in, nil

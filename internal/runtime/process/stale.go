@@ -132,6 +132,9 @@ func (r *Runtime) StopStale(ctx context.Context) (int, error) {
 		}
 	}
 	for _, d := range dirs {
+		if err := r.keepStaleLog(d, filepath.Join(r.Dir, d, "instance.log")); err != nil {
+			r.logger().Warn("keep the log of a stale instance", "dir", d, "err", err)
+		}
 		if err := os.RemoveAll(filepath.Join(r.Dir, d)); err != nil {
 			r.logger().Warn("remove stale instance directory", "dir", d, "err", err)
 		}
