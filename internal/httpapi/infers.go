@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
 )
@@ -10,6 +11,9 @@ import (
 // DefaultMaxInferBodyBytes bounds inference request bodies (images, batches of inputs): larger
 // than the API's limit, still bounded.
 const DefaultMaxInferBodyBytes = 64 << 20
+
+// InferReadTimeout bounds how long an inference request's body may take to arrive.
+const InferReadTimeout = 10 * time.Minute
 
 // Forwarder proxies inference requests to the instances of a service (internal/gateway).
 type Forwarder interface {
@@ -58,6 +62,12 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("service_id")
 	err = ark.Errorf(ark.EUnavailable, "No instance of the service is ready.")
 	if s.Inference != nil {
+		// The server's timeouts are for API calls: an inference response streams for as long as
+		// the instance sends (the gateway bounds the wait for its headers), and a large body gets
+		// longer to arrive.
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		_ = rc.SetReadDeadline(time.Now().Add(InferReadTimeout))
 		if r.ContentLength > s.MaxInferBodyBytes {
 			s.writeError(w, r, ark.Errorf(ark.ETooLarge, "The request body is larger than %d bytes.", s.MaxInferBodyBytes))
 			return

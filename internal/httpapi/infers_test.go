@@ -235,3 +235,34 @@ func TestInferenceDisabled(t *testing.T) {
 		t.Errorf("other project's service: %d %s; want 404 %s", status, code, ark.EServiceNotFound)
 	}
 }
+
+// TestInferenceOutlivesTimeout: an inference response may stream for longer than the API's
+// request timeout.
+func TestInferenceOutlivesTimeout(t *testing.T) {
+	gw := &gateway.Gateway{}
+	env := startServer(t, "", func(s *httpapi.Server) {
+		s.Inference = gw
+		s.Timeout = 300 * time.Millisecond
+	})
+	inst := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		time.Sleep(time.Second) // longer than the server's Timeout
+		io.WriteString(w, "data: two\n\n")
+	}))
+	t.Cleanup(inst.Close)
+	id := ark.NewUUID()
+	gw.Publish(id, ark.Route{ProjectID: env.ProjectID, Entries: []ark.RouteEntry{{ModelID: "m", Weight: 100,
+		Backends: []ark.Backend{{InstanceID: "slow", Addr: inst.Listener.Addr().String()}}}}})
+	req, _ := http.NewRequest("GET", env.URL+"/v1/infers/"+id+"/stream", nil)
+	tok, _, err := env.IAM.AuthPassword(context.Background(), iam.PasswordAuth{UserName: "admin", DomainName: "Default",
+		Password: testPassword, Scope: iam.Scope{ProjectName: "default", DomainName: "Default"}})
+	must(t, err)
+	req.Header.Set("X-Auth-Token", tok)
+	res, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer res.Body.Close()
+	if b, err := io.ReadAll(res.Body); err != nil || string(b) != "data: one\n\ndata: two\n\n" {
+		t.Fatalf("body %q, %v; want both events", b, err)
+	}
+}

@@ -19,6 +19,9 @@ import (
 // DefaultMaxBodyBytes bounds every request body.
 const DefaultMaxBodyBytes = 1 << 20
 
+// DefaultTimeout bounds reading a whole API request and writing its response.
+const DefaultTimeout = 60 * time.Second
+
 // Notifier is told when a service's desired state changed (the rollout engine).
 type Notifier interface {
 	Notify(serviceID string)
@@ -45,7 +48,11 @@ type Server struct {
 	// host of the process runtime).
 	CmdModelRoles []string
 	MaxBodyBytes  int64
-	Now           func() time.Time
+	// Timeout bounds reading a whole request and writing its response (default DefaultTimeout).
+	// Inference requests are exempt: their response may stream for as long as the instance
+	// sends, and their body (up to MaxInferBodyBytes) may take InferReadTimeout to arrive.
+	Timeout time.Duration
+	Now     func() time.Time
 	// Inference serves /v1/infers/{service_id}/... (internal/gateway); nil answers 503.
 	Inference Forwarder
 	// MaxInferBodyBytes bounds inference request bodies, which MaxBodyBytes does not (default
@@ -75,8 +82,8 @@ func (s *Server) Open() error {
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		ReadTimeout:       s.Timeout,
+		WriteTimeout:      s.Timeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
@@ -95,6 +102,9 @@ func (s *Server) Open() error {
 func (s *Server) init() {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = DefaultTimeout
 	}
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
