@@ -105,15 +105,7 @@ func TestKillMidRollout(t *testing.T) {
 	pid := c.login()
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	slow := c.createModel(pid, "echo", "1.0.3", `sleep 3; `+httpServerCmd)
-	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time",
-		"service_name": "crash", "config": []any{conf(v1, 100, 2, 1, 0)}})
-	if status != http.StatusOK {
-		t.Fatalf("deploy: %d %v", status, doc)
-	}
-	sid := obj(doc, "service_id").(string)
-	if r := newestResult(c.waitFinal(pid, sid)); r != "SUCCESS" {
-		t.Fatalf("deployment ended %v", r)
-	}
+	sid := c.deployWait(pid, "crash", conf(v1, 100, 2, 1, 0))
 	c.update(pid, sid, conf(slow, 100, 2, 1, 0))
 	deadline := time.Now().Add(30 * time.Second)
 	for len(processesOf(slow)) == 0 { // the first surge instance has started

@@ -57,6 +57,22 @@ func (c *client) update(pid, sid string, cfg ...map[string]any) {
 	}
 }
 
+// deployWait deploys a real-time service with the config entries, waits for the first entry to
+// end and fails the test unless it is SUCCESS; it returns the service id.
+func (c *client) deployWait(pid, name string, cfg ...map[string]any) string {
+	c.tb.Helper()
+	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time",
+		"service_name": name, "config": cfg})
+	if status != http.StatusOK {
+		c.tb.Fatalf("deploy: %d %v", status, doc)
+	}
+	sid := obj(doc, "service_id").(string)
+	if r := newestResult(c.waitFinal(pid, sid)); r != "SUCCESS" {
+		c.tb.Fatalf("deployment ended %v; events: %v", r, c.events(pid, sid))
+	}
+	return sid
+}
+
 func newestResult(doc map[string]any) any {
 	logs, _ := doc["logs"].([]any)
 	if len(logs) == 0 {
@@ -76,15 +92,7 @@ func TestRollingUpdateUnderTraffic(t *testing.T) {
 	pid := c.login()
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	v2 := c.createModel(pid, "echo", "1.0.2", httpServerCmd)
-	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time",
-		"service_name": "rolling", "config": []any{conf(v1, 100, 3, 1, 0)}})
-	if status != http.StatusOK {
-		t.Fatalf("deploy: %d %v", status, doc)
-	}
-	sid := obj(doc, "service_id").(string)
-	if r := newestResult(c.waitFinal(pid, sid)); r != "SUCCESS" {
-		t.Fatalf("deployment ended %v", r)
-	}
+	sid := c.deployWait(pid, "rolling", conf(v1, 100, 3, 1, 0))
 	if n := len(instancePIDs(t, sid)); n != 3 {
 		t.Fatalf("%d instance processes; want 3", n)
 	}
@@ -173,15 +181,7 @@ func TestWeightsAndRollback(t *testing.T) {
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	v2 := c.createModel(pid, "echo", "1.0.2", httpServerCmd)
 	bad := c.createModel(pid, "echo", "1.0.9", "echo broken model >&2; exit 3")
-	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "real-time",
-		"service_name": "weights", "config": []any{conf(v1, 80, 1, 1, 0), conf(v2, 20, 1, 1, 0)}})
-	if status != http.StatusOK {
-		t.Fatalf("deploy: %d %v", status, doc)
-	}
-	sid := obj(doc, "service_id").(string)
-	if r := newestResult(c.waitFinal(pid, sid)); r != "SUCCESS" {
-		t.Fatalf("deployment ended %v", r)
-	}
+	sid := c.deployWait(pid, "weights", conf(v1, 80, 1, 1, 0), conf(v2, 20, 1, 1, 0))
 	_, _, clusters := c.do("GET", "/v1/"+pid+"/clusters", nil)
 
 	in := newInferer(c)
@@ -208,7 +208,7 @@ func TestWeightsAndRollback(t *testing.T) {
 		t.Errorf("split over 10,000 requests: %v; want 8000 ± 100 for 1.0.1 and the rest for 1.0.2", counts)
 	}
 	// The monitor counts the calls per model and shows the running instances.
-	_, _, doc = c.do("GET", "/v1/"+pid+"/services/"+sid+"/monitor", nil)
+	_, _, doc := c.do("GET", "/v1/"+pid+"/services/"+sid+"/monitor", nil)
 	calls := map[any]string{}
 	for _, mon := range obj(doc, "monitors").([]any) {
 		calls[obj(mon, "model_id")] = fmt.Sprint(obj(mon, "invocation_times"), "/", obj(mon, "model_running_instance_count"))
