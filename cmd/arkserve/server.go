@@ -138,7 +138,7 @@ func (mo monitor) Monitor(serviceID string) []ark.ModelMonitor {
 	for _, in := range mo.engine.Instances(serviceID) {
 		c := calls[in.ModelID]
 		seen[in.ModelID] = true
-		out = append(out, ark.ModelMonitor{ModelID: in.ModelID, Instances: in.Total, Ready: in.Ready,
+		out = append(out, ark.ModelMonitor{ModelID: in.ModelID, Ready: in.Ready,
 			CPUCores: in.CPUCores, MemoryMB: in.MemoryMB,
 			Invocations: c.Invocations, Failures: c.Failures, ReqPerMinute: c.PerMinute})
 	}

@@ -3,7 +3,6 @@ package ark
 // ModelMonitor is what runs for one model of a service and what it does, for the monitor API.
 type ModelMonitor struct {
 	ModelID      string
-	Instances    int     // instances that run or start
 	Ready        int     // instances that serve
 	CPUCores     float64 // cores in use, summed over the instances
 	MemoryMB     int     // resident memory, summed over the instances

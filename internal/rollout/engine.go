@@ -305,7 +305,6 @@ func (e *Engine) Endpoints(serviceID string) []Endpoint {
 // InstanceCounts is what Instances reports for one model of a service.
 type InstanceCounts struct {
 	ModelID  string
-	Total    int     // instances that run or start
 	Ready    int     // instances that serve
 	CPUCores float64 // cores in use since the previous call (since the start for a new instance)
 	MemoryMB int     // resident memory now
@@ -344,7 +343,6 @@ func (e *Engine) Instances(serviceID string) []InstanceCounts {
 			idx[m.g.cfg.ModelID] = i
 			out = append(out, InstanceCounts{ModelID: m.g.cfg.ModelID})
 		}
-		out[i].Total++
 		if ready {
 			out[i].Ready++
 		}
