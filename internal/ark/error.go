@@ -23,6 +23,8 @@ const (
 	EProjectMismatch    = "ModelArts.0210" // 403 The project id in the request URL does not match the token.
 	ETokenNoProject     = "ModelArts.0212" // 401 Invalid token header because the token does not contain a project.
 	EAuthFailed         = "ModelArts.0213" // 401 arkserve: wrong user name or password (Keystone answers 401 here)
+	EAccessKeyNotFound  = "ModelArts.0214" // 404 arkserve: no such access key (among those the caller may see)
+	ETooManyRequests    = "ModelArts.2799" // 429 TooManyRequests (arkserve: token issuance per user and source)
 	EModelNotFound      = "ModelArts.3001" // 404 Model ({0}) does not exist.
 	EModelExists        = "ModelArts.3002" // 409 Model ({0}, {1}) already exists.
 	EModelInUse         = "ModelArts.3009" // Failed to delete model, model ({0}) already deploy service.

@@ -54,6 +54,17 @@ type RoleAssignment struct {
 	Role      string
 }
 
+// AccessKey is a user's permanent access key (AK/SK) for signing requests (SDK-HMAC-SHA256). The
+// signature is an HMAC, so the server needs the secret itself: stores keep it only sealed
+// (SealedSecret, AES-256-GCM under a key derived from the server's key; see internal/iam).
+type AccessKey struct {
+	ID           string // the access key id (AK): 20 upper-case letters and digits
+	UserID       string
+	Description  string
+	SealedSecret []byte
+	CreatedAt    time.Time
+}
+
 // Principal is an authenticated caller: who, in which project, with which roles. Tokens carry it,
 // so that a request is authorized without a database round trip.
 type Principal struct {

@@ -17,6 +17,8 @@ var statusOf = map[string]int{
 	ark.EProjectMismatch:    http.StatusForbidden,
 	ark.ETokenNoProject:     http.StatusUnauthorized,
 	ark.EAuthFailed:         http.StatusUnauthorized,
+	ark.EAccessKeyNotFound:  http.StatusNotFound,
+	ark.ETooManyRequests:    http.StatusTooManyRequests,
 	ark.EModelNotFound:      http.StatusNotFound,
 	ark.EModelExists:        http.StatusConflict,
 	ark.EModelInUse:         http.StatusBadRequest,

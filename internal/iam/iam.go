@@ -35,7 +35,9 @@ type Service struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
-	aead cipher.AEAD
+	aead   cipher.AEAD
+	skAEAD cipher.AEAD // seals access-key secrets (accesskey.go)
+	replay replayCache // signatures of state-changing signed requests (signature.go)
 
 	mu      sync.RWMutex
 	revoked map[[tokenIDSize]byte]int64 // token id → expiry (unix seconds)
@@ -67,6 +69,10 @@ func (s *Service) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("iam: %w", err)
 	}
+	skAEAD, err := secretAEAD(s.Key)
+	if err != nil {
+		return fmt.Errorf("iam: %w", err)
+	}
 	now := s.Now()
 	stored, err := s.Store.RevokedTokens(ctx, now)
 	if err != nil {
@@ -85,6 +91,7 @@ func (s *Service) Open(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.aead = aead
+	s.skAEAD = skAEAD
 	s.revoked = revoked
 	s.swept = now.Unix()
 	s.mu.Unlock()

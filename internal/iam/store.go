@@ -32,6 +32,12 @@ type Store interface {
 	UnassignRole(ctx context.Context, a ark.RoleAssignment) error
 	RoleAssignments(ctx context.Context, userID string) ([]ark.RoleAssignment, error)
 
+	// Access keys (AK/SK). The secret is sealed by iam; stores keep the bytes as given.
+	CreateAccessKey(ctx context.Context, k *ark.AccessKey) error                 // ark.EInvalidParam on duplicate id
+	FindAccessKey(ctx context.Context, id string) (*ark.AccessKey, error)        // nil, nil when absent
+	ListAccessKeys(ctx context.Context, userID string) ([]*ark.AccessKey, error) // "" = all users; oldest first
+	DeleteAccessKey(ctx context.Context, id string) (bool, error)                // false when absent
+
 	// Revoked tokens (kept until they would have expired anyway).
 	RevokeToken(ctx context.Context, tokenID string, expiresAt time.Time) error
 	RevokedTokens(ctx context.Context, now time.Time) (map[string]time.Time, error)

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"Identity", testIdentity},
 		{"RevokedTokens", testRevokedTokens},
+		{"AccessKeys", testAccessKeys},
 		{"ModelCreateFind", testModelCreateFind},
 		{"ModelList", testModelList},
 		{"ModelDelete", testModelDelete},
