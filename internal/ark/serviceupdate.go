@@ -52,6 +52,46 @@ func ApplyStatus(s *Service, want string, busy bool, now time.Time) ([]Event, er
 	return nil, Errorf(EInvalidParam, "Parameter (status) is invalid: use running or stopped.")
 }
 
+// ApplyUpdate applies an accepted PUT to s, loaded in the store's transaction at now: a status
+// change (start or stop) or else a configuration change, which accept turns into the RUNNING
+// update-log entry it returns; then the other fields. When upd carries both a status and a config,
+// only the status applies. busy tells whether an update is RUNNING; it is asked only when upd
+// carries a status or a config. EServiceBusy while a deployment, update or stop is in progress.
+func ApplyUpdate(s *Service, upd ServiceUpdate, now time.Time, busy func() (bool, error),
+	accept func(cfg []ServiceConfig) (*UpdateLog, error)) (*UpdateLog, []Event, error) {
+	var entry *UpdateLog
+	var events []Event
+	if upd.Status != nil || upd.Config != nil {
+		isBusy := s.Busy()
+		if !isBusy {
+			var err error
+			if isBusy, err = busy(); err != nil {
+				return nil, nil, err
+			}
+		}
+		switch {
+		case upd.Status != nil:
+			ev, err := ApplyStatus(s, *upd.Status, isBusy, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			events = append(events, ev...)
+		default:
+			if isBusy {
+				return nil, nil, BusyError(s)
+			}
+			var err error
+			if entry, err = accept(upd.Config); err != nil {
+				return nil, nil, err
+			}
+			events = append(events, NormalEvent(EventUpdating))
+		}
+	}
+	events = append(events, ApplyFields(s, upd, now)...)
+	s.OperationTime = now
+	return entry, events, nil
+}
+
 // ApplyFields applies the fields of upd other than status and config (description, schedule,
 // additional properties, load-balancer policy, secrets, priority) and returns the events they cause.
 func ApplyFields(s *Service, upd ServiceUpdate, now time.Time) []Event {

@@ -129,6 +129,19 @@ func ServiceValues(s *ark.Service, deleted any) []any {
 		ark.Millis(s.DueTime), s.InvocationTimes, s.FailedTimes, deleted}
 }
 
+// ServiceStateColumns are the columns of table services that an accepted PUT rewrites, in the
+// order of ServiceStateValues.
+var ServiceStateColumns = []string{"description", "schedule", "due_time", "additional_properties",
+	"load_balancer_policy", "service_secrets", "priority", "config", "status", "progress", "error_msg",
+	"update_time", "operation_time", "transition_at"}
+
+// ServiceStateValues are s's values for ServiceStateColumns.
+func ServiceStateValues(s *ark.Service) []any {
+	return []any{s.Description, JSON(s.Schedule), ark.Millis(s.DueTime), JSON(s.AdditionalProperties),
+		s.LoadBalancerPolicy, JSON(s.ServiceSecrets), s.Priority, JSON(s.Config), s.Status, s.Progress,
+		s.ErrorMsg, ark.Millis(s.UpdateTime), ark.Millis(s.OperationTime), ark.Millis(s.TransitionAt)}
+}
+
 // ScanService decodes a row of ServiceColumns and reports whether the service is marked deleted.
 func ScanService(sc Scanner) (*ark.Service, bool, error) {
 	var s ark.Service

@@ -181,14 +181,10 @@ func (db *DB) ListServices(ctx context.Context, f ark.ServiceFilter) ([]*ark.Ser
 	return out, total, err
 }
 
-// busy reports whether a service refuses configuration and status changes: its status says so
-// (ark.Service.Busy) or an update is RUNNING.
-func busy(ctx context.Context, tx *sql.Tx, s *ark.Service) (bool, error) {
-	if s.Busy() {
-		return true, nil
-	}
+// running reports whether the service has a RUNNING update-log entry.
+func running(ctx context.Context, tx *sql.Tx, serviceID string) (bool, error) {
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM update_logs WHERE service_id = ? AND result = 'RUNNING'`, s.ID).Scan(&n)
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM update_logs WHERE service_id = ? AND result = 'RUNNING'`, serviceID).Scan(&n)
 	return n > 0, err
 }
 
@@ -205,44 +201,26 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 			return err
 		}
 		now := db.Now()
-		ms := now.UnixMilli()
 		var events []ark.Event
-		if upd.Status != nil || upd.Config != nil {
-			isBusy, err := busy(ctx, tx, s)
-			if err != nil {
-				return err
-			}
-			switch {
-			case upd.Status != nil:
-				ev, err := ark.ApplyStatus(s, *upd.Status, isBusy, now)
-				if err != nil {
-					return err
+		entry, events, err = ark.ApplyUpdate(s, upd, now, func() (bool, error) { return running(ctx, tx, s.ID) },
+			func(cfg []ark.ServiceConfig) (*ark.UpdateLog, error) {
+				if err := resolveModels(ctx, tx, projectID, cfg); err != nil {
+					return nil, err
 				}
-				events = append(events, ev...)
-			default:
-				if isBusy {
-					return ark.BusyError(s)
-				}
-				if err := resolveModels(ctx, tx, projectID, upd.Config); err != nil {
-					return err
-				}
-				if entry, err = db.acceptConfig(ctx, tx, s, upd.Config, ms); err != nil {
-					return err
-				}
-				events = append(events, ark.NormalEvent(ark.EventUpdating))
-			}
-		}
-		events = append(events, ark.ApplyFields(s, upd, now)...)
-		s.OperationTime = now
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET description = ?, schedule = ?, due_time = ?,
-			additional_properties = ?, load_balancer_policy = ?, service_secrets = ?, priority = ?, config = ?,
-			status = ?, progress = ?, error_msg = ?, update_time = ?, operation_time = ?, transition_at = ? WHERE id = ?`,
-			s.Description, mustJSON(s.Schedule), ark.Millis(s.DueTime), mustJSON(s.AdditionalProperties),
-			s.LoadBalancerPolicy, mustJSON(s.ServiceSecrets), s.Priority, mustJSON(s.Config), s.Status, s.Progress,
-			s.ErrorMsg, ark.Millis(s.UpdateTime), ms, ark.Millis(s.TransitionAt), s.ID); err != nil {
+				return db.acceptConfig(ctx, tx, s, cfg, now.UnixMilli())
+			})
+		if err != nil {
 			return err
 		}
-		return addEvents(ctx, tx, s.ID, ms, events...)
+		set := make([]string, len(rowcodec.ServiceStateColumns))
+		for i, c := range rowcodec.ServiceStateColumns {
+			set[i] = c + " = ?"
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET `+strings.Join(set, ", ")+` WHERE id = ?`,
+			append(rowcodec.ServiceStateValues(s), s.ID)...); err != nil {
+			return err
+		}
+		return addEvents(ctx, tx, s.ID, now.UnixMilli(), events...)
 	})
 	if err != nil {
 		return nil, nil, err

@@ -59,9 +59,11 @@ func Run(t *testing.T, open Opener) {
 		{"Events", testEvents},
 		{"ProjectIsolation", testProjectIsolation},
 		{"CallCounts", testCallCounts},
+		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each test has a store of its own
 			clock := &Clock{T: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
 			s := open(t, clock)
 			tt.fn(t, newFixture(t, s, clock))
