@@ -7,18 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/arkserve/arkserve/internal/iam"
-	"github.com/arkserve/arkserve/internal/sqlite"
 )
 
-const adminUsage = `Usage: arkserve admin [--data-dir DIR] <command>
+const adminUsage = `Usage: arkserve admin [--data-dir DIR] [--database postgres://...] <command>
 
-Works directly on a data dir (the server may be running). Commands:
+Works directly on a data dir and its database (the server may be running). Commands:
   project create NAME [--description TEXT] [--domain Default]
   project list
   user create NAME [--domain Default]       password from stdin (first line) or ARKSERVE_NEW_PASSWORD
@@ -26,6 +26,8 @@ Works directly on a data dir (the server may be running). Commands:
   user list
   role assign --user USER --project PROJECT --role admin|member|reader
   role unassign --user USER --project PROJECT --role admin|member|reader
+  migrate --from sqlite:PATH --to postgres://... [--force]
+                                            copy a SQLite database into PostgreSQL
 `
 
 // runAdmin runs the admin commands on a data dir.
@@ -38,18 +40,26 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		def = DefaultConfig().DataDir
 	}
 	dataDir := fs.String("data-dir", def, "data directory (env ARKSERVE_DATA_DIR)")
+	dbFlag := fs.String("database", os.Getenv("ARKSERVE_DATABASE"), "postgres://... or sqlite:PATH (env ARKSERVE_DATABASE; default sqlite:DATA/arkserve.db)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "migrate" {
+		return runMigrate(ctx, rest[1:], stdout, stderr)
+	}
 	if len(rest) < 2 {
 		fmt.Fprint(stderr, adminUsage)
 		return usageError("admin: a noun and a verb are required")
 	}
-	if _, err := os.Stat(filepath.Join(*dataDir, "arkserve.db")); err != nil {
+	d, err := parseDatabase(*dbFlag, *dataDir)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	if _, err := os.Stat(d.dsn); d.engine == "sqlite" && err != nil {
 		return fmt.Errorf("no arkserve database in %s (start the server once, or pass --data-dir): %w", *dataDir, err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, "arkserve.db"))
+	db, err := openStore(ctx, d, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 type Config struct {
 	Listen    string `toml:"listen"`     // ARKSERVE_LISTEN; default 127.0.0.1:8111 (loopback only)
 	DataDir   string `toml:"data_dir"`   // ARKSERVE_DATA_DIR; default ./arkserve-data
+	Database  string `toml:"database"`   // ARKSERVE_DATABASE; postgres://... or sqlite:PATH; default sqlite:DATA/arkserve.db
 	PublicURL string `toml:"public_url"` // ARKSERVE_PUBLIC_URL; default: from each request
 	LogLevel  string `toml:"log_level"`  // ARKSERVE_LOG_LEVEL; debug | info | warn | error
 	LogFormat string `toml:"log_format"` // ARKSERVE_LOG_FORMAT; text | json
@@ -156,6 +157,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	configPath := fs.String("config", getenv("ARKSERVE_CONFIG"), "TOML config file (env ARKSERVE_CONFIG)")
 	listen := fs.String("listen", "", "listen address HOST:PORT (env ARKSERVE_LISTEN; default "+cfg.Listen+")")
 	dataDir := fs.String("data-dir", "", "data directory: database, keys, instance dirs (env ARKSERVE_DATA_DIR; default ./"+cfg.DataDir+")")
+	database := fs.String("database", "", "postgres://USER@HOST:PORT/DB?sslmode=... or sqlite:PATH (env ARKSERVE_DATABASE; default sqlite:DATA/arkserve.db)")
 	publicURL := fs.String("public-url", "", "base URL clients use to reach the server (env ARKSERVE_PUBLIC_URL; default from each request)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env ARKSERVE_LOG_LEVEL; default info)")
 	logFormat := fs.String("log-format", "", "text or json (env ARKSERVE_LOG_FORMAT; default text)")
@@ -187,6 +189,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	}
 	env(&cfg.Listen, "ARKSERVE_LISTEN")
 	env(&cfg.DataDir, "ARKSERVE_DATA_DIR")
+	env(&cfg.Database, "ARKSERVE_DATABASE")
 	env(&cfg.PublicURL, "ARKSERVE_PUBLIC_URL")
 	env(&cfg.LogLevel, "ARKSERVE_LOG_LEVEL")
 	env(&cfg.LogFormat, "ARKSERVE_LOG_FORMAT")
@@ -199,7 +202,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 			return cfg, fmt.Errorf("ARKSERVE_TOKEN_TTL: %w", err)
 		}
 	}
-	for dst, v := range map[*string]string{&cfg.Listen: *listen, &cfg.DataDir: *dataDir, &cfg.PublicURL: *publicURL,
+	for dst, v := range map[*string]string{&cfg.Listen: *listen, &cfg.DataDir: *dataDir, &cfg.Database: *database, &cfg.PublicURL: *publicURL,
 		&cfg.LogLevel: *logLevel, &cfg.LogFormat: *logFormat, &cfg.InstanceUser: *instanceUser} {
 		if v != "" {
 			*dst = v
@@ -219,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir is empty"))
+	}
+	if _, err := parseDatabase(c.Database, c.DataDir); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

@@ -20,14 +20,13 @@ import (
 	"github.com/arkserve/arkserve/internal/iam"
 	"github.com/arkserve/arkserve/internal/rollout"
 	"github.com/arkserve/arkserve/internal/runtime/process"
-	"github.com/arkserve/arkserve/internal/sqlite"
 )
 
 // Main is a running server: its components, exposed so that end-to-end tests can drive it.
 type Main struct {
 	Config Config
 	Logger *slog.Logger
-	DB     *sqlite.DB
+	DB     Store // *sqlite.DB or *postgres.DB (--database)
 	IAM    *iam.Service
 	Engine *rollout.Engine
 	HTTP   *httpapi.Server
@@ -67,9 +66,15 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := prepareDataDir(dir); err != nil {
 		return err
 	}
-	if m.DB, err = sqlite.Open(ctx, filepath.Join(dir, "arkserve.db")); err != nil {
+	db, err := parseDatabase(cfg.Database, dir)
+	if err != nil {
 		return err
 	}
+	if m.DB, err = openStore(ctx, db, m.Logger); err != nil {
+		return err
+	}
+	// The token key is still DATA/token.key: replicas on one database need the same file until
+	// the key lives in the database.
 	key, err := iam.LoadOrCreateKey(filepath.Join(dir, "token.key"))
 	if err != nil {
 		return err
