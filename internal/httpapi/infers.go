@@ -45,12 +45,13 @@ func (s *Server) withInference(api http.Handler) http.Handler {
 	})
 }
 
-// handleInfer authenticates an inference request as the ModelArts routes do (X-Auth-Token, scoped
-// to a project; every role may call) and hands it to Inference, which serves only services of the
-// token's project. A service that Inference cannot serve (503) and that does not exist in the
-// caller's project answers 404, so callers cannot tell other projects' services from missing ones.
+// handleInfer authenticates an inference request as the ModelArts routes do (X-Auth-Token scoped
+// to a project, or a signature with X-Project-Id; every role may call) and hands it to
+// Inference, which serves only services of the caller's project. A service that Inference cannot
+// serve (503) and that does not exist in the caller's project answers 404, so callers cannot tell
+// other projects' services from missing ones.
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
-	p, err := s.IAM.Verify(r.Header.Get("X-Auth-Token"))
+	p, err := s.authenticate(r, "", s.MaxInferBodyBytes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

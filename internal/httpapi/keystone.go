@@ -157,6 +157,9 @@ func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request) {
 		s.ksError(w, r, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (auth.identity) is required."))
 		return
 	}
+	if !s.allowTokenIssue(w, r, s.tokenUser(&req, r)) {
+		return
+	}
 	id := req.Auth.Identity
 	scope, err := ksScope(req.Auth.Scope)
 	if err != nil {

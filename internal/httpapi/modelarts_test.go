@@ -24,6 +24,7 @@ type apiEnv struct {
 	url      string
 	http     *http.Client
 	db       *sqlite.DB
+	iam      *iam.Service
 	pid      string
 	admin    string
 	reader   string
@@ -43,7 +44,7 @@ func newAPIEnv(t *testing.T, opts ...func(*httpapi.Server)) *apiEnv {
 	_, err = ids.CreateProject(ctx, "Default", "other", "")
 	must(t, err)
 	must(t, ids.AssignRole(ctx, "admin", "other", ark.RoleAdmin))
-	e := &apiEnv{url: srv.URL, http: srv.HTTP, db: db, modelDir: t.TempDir()}
+	e := &apiEnv{url: srv.URL, http: srv.HTTP, db: db, iam: ids, modelDir: t.TempDir()}
 	login := func(svc *iam.Service, user, project string) (string, string) {
 		tok, p, err := svc.AuthPassword(ctx, iam.PasswordAuth{UserName: user, DomainName: "Default", Password: testPassword,
 			Scope: iam.Scope{ProjectName: project, DomainName: "Default"}})

@@ -58,6 +58,10 @@ type Server struct {
 	// MaxInferBodyBytes bounds inference request bodies, which MaxBodyBytes does not (default
 	// DefaultMaxInferBodyBytes).
 	MaxInferBodyBytes int64
+	// TokenBurst and TokenRefill limit token issuance per user and source address (ratelimit.go;
+	// defaults DefaultTokenBurst, DefaultTokenRefill).
+	TokenBurst  int
+	TokenRefill time.Duration
 
 	catalog ark.SpecCatalog
 	known   *http.ServeMux
@@ -65,6 +69,9 @@ type Server struct {
 	srv     *http.Server
 	wg      sync.WaitGroup
 	serr    error
+
+	tokenLimitOnce sync.Once
+	tokenLimit     *rateLimiter // of token issuance (ratelimit.go)
 }
 
 // Open validates the configuration, listens on Addr (synchronously, so that errors surface here
@@ -153,6 +160,7 @@ func (s *Server) Handler() http.Handler {
 	s.known = http.NewServeMux()
 	s.registerKeystone(mux)
 	s.registerModelArts(mux)
+	s.registerCredentials(mux)
 	route(mux, map[string]bool{}, s, "GET /openapi.json", s.handleOpenAPI)
 	// Anything else: the ModelArts error body, never the mux's plain-text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
