@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/arkserve/arkserve/internal/iam"
 )
@@ -26,6 +27,9 @@ Works directly on a data dir and its database (the server may be running). Comma
   user list
   role assign --user USER --project PROJECT --role admin|member|reader
   role unassign --user USER --project PROJECT --role admin|member|reader
+  access-key create --user USER [--description TEXT]   prints the secret key once
+  access-key list [--user USER]
+  access-key delete ACCESS_KEY
   migrate --from sqlite:PATH --to postgres://... [--force]
                                             copy a SQLite database into PostgreSQL
 `
@@ -176,6 +180,35 @@ func (a *admin) run(ctx context.Context, noun, verb string, args []string) error
 			return err
 		}
 		fmt.Fprintf(a.stdout, "role %s %sed: user %s, project %s\n", *role, verb, *user, *project)
+	case "access-key create":
+		if *user == "" {
+			return usageError("admin access-key create: --user is required")
+		}
+		k, secret, err := a.iam.CreateAccessKey(ctx, *user, *desc)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "access key: %s\nsecret key: %s\n", k.ID, secret)
+		fmt.Fprintln(a.stderr, "The secret key is shown only now: keep it safe.")
+	case "access-key list":
+		ks, err := a.iam.ListAccessKeys(ctx, *user)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCESS KEY\tUSER ID\tCREATED\tDESCRIPTION")
+		for _, k := range ks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.UserID, k.CreatedAt.UTC().Format(time.RFC3339), k.Description)
+		}
+		return tw.Flush()
+	case "access-key delete":
+		if err := needName(); err != nil {
+			return err
+		}
+		if err := a.iam.DeleteAccessKey(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "deleted access key %s\n", name)
 	default:
 		fmt.Fprint(a.stderr, adminUsage)
 		return usageError(fmt.Sprintf("admin: unknown command %q", noun+" "+verb))

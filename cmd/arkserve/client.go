@@ -40,6 +40,9 @@ const clientUsage = `Client verbs (they use the token that "arkserve login" stor
   arkserve services delete ID[,ID...] [ID...]
   arkserve services events ID [--type normal|abnormal] [--limit N] [--offset N] [--json]
   arkserve services logs ID [--update-time MS|TIME] [--json]
+  arkserve access-key create [--description D]   your own access key (AK/SK) for signed requests; the secret is shown once
+  arkserve access-key list
+  arkserve access-key delete AK
 
 Connection flags of every verb but login: --url URL (env ARKSERVE_URL), --token TOKEN (env ARKSERVE_TOKEN),
 --project PROJECT_ID (env ARKSERVE_PROJECT); the defaults come from the credentials file
@@ -80,6 +83,8 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runVerb(ctx, "models", modelVerbs, args[1:], stdout, stderr)
 	case "services":
 		return runVerb(ctx, "services", serviceVerbs, args[1:], stdout, stderr)
+	case "access-key":
+		return runVerb(ctx, "access-key", accessKeyVerbs, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, clientUsage)
 	return usageError(fmt.Sprintf("unknown command %q", args[0]))

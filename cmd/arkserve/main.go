@@ -17,10 +17,11 @@ const usage = `arkserve: a self-hosted, ModelArts-compatible platform for real-t
 
 Usage:
   arkserve server [flags]           run the server (see arkserve server -h)
-  arkserve admin <noun> <verb> ...  manage projects, users and roles in a data dir
+  arkserve admin <noun> <verb> ...  manage projects, users, roles and access keys in a data dir
   arkserve login [flags]            get a token and store it for the client verbs
   arkserve models <verb> ...        create | list | show | delete
   arkserve services <verb> ...      deploy | list | show | update | start | stop | delete | events | logs
+  arkserve access-key <verb> ...    create | list | delete (your own AK/SK for signed requests)
   arkserve model-server [flags]     serve a model directory (runtime arkserve; see arkserve model-server -h)
   arkserve version                  print the version
 `
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServer(ctx, args[1:], stderr)
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
-	case "login", "models", "services":
+	case "login", "models", "services", "access-key":
 		return runClient(ctx, args, stdout, stderr)
 	case "model-server":
 		return runModelServer(ctx, args[1:], stderr)

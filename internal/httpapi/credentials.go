@@ -62,9 +62,12 @@ func (s *Server) handleCredentialCreate(w http.ResponseWriter, r *http.Request) 
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Credential == nil || req.Credential.UserID == "" {
-		s.writeError(w, r, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (credential.user_id) is required."))
+	if req.Credential == nil {
+		s.writeError(w, r, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (credential) is required."))
 		return
+	}
+	if req.Credential.UserID == "" {
+		req.Credential.UserID = p.UserID // arkserve: the caller's own key by default
 	}
 	if !mayManageKeys(p, req.Credential.UserID) {
 		s.writeError(w, r, ark.Errorf(ark.EForbidden, "You are not authorized to perform the (create access key) operation."))
