@@ -31,6 +31,9 @@ type modelServerConfig struct {
 	MaxBatch        int
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	// ReadyDelay keeps the server from listening until that long after it started: a model that
+	// takes a known time to become ready, for benchmarks of rollouts (bench/rollout).
+	ReadyDelay time.Duration
 }
 
 // loadModelServerConfig reads the flags; --model-dir and --port default to MODEL_DIR and PORT, which
@@ -45,8 +48,16 @@ func loadModelServerConfig(args []string, getenv func(string) string, stderr io.
 	fs.IntVar(&cfg.MaxBatch, "max-batch", modelserver.DefaultMaxBatch, "inputs per predict request at most")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", modelserver.DefaultMaxBodyBytes, "request body size limit in bytes")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish after SIGTERM")
+	readyDelay := fs.String("ready-delay", getenv("MODEL_READY_DELAY"), "do not listen until this long after start, e.g. 2s (env MODEL_READY_DELAY; for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *readyDelay != "" {
+		d, err := time.ParseDuration(*readyDelay)
+		if err != nil || d < 0 {
+			return cfg, usageError(fmt.Sprintf("model-server: --ready-delay %q is not a duration like 2s", *readyDelay))
+		}
+		cfg.ReadyDelay = d
 	}
 	if fs.NArg() > 0 {
 		return cfg, usageError(fmt.Sprintf("model-server: unexpected argument %q", fs.Arg(0)))
@@ -80,6 +91,15 @@ func runModelServer(ctx context.Context, args []string, stderr io.Writer) error 
 	model, err := modelserver.Load(cfg.ModelDir)
 	if err != nil {
 		return fmt.Errorf("model-server: %w", err)
+	}
+	if cfg.ReadyDelay > 0 {
+		t := time.NewTimer(time.Until(start.Add(cfg.ReadyDelay)))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
 	}
 	srv := &modelserver.Server{Model: model, Addr: cfg.Addr, Logger: logger, MaxBatch: cfg.MaxBatch, MaxBodyBytes: cfg.MaxBodyBytes}
 	if err := srv.Open(); err != nil {

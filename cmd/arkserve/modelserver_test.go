@@ -249,6 +249,8 @@ func TestModelServerConfig(t *testing.T) {
 		{"no model dir", nil, env("PORT", "1"), "", "", "--model-dir (or MODEL_DIR) is required"},
 		{"argument", []string{"x"}, env("PORT", "1", "MODEL_DIR", "/m"), "", "", "unexpected argument"},
 		{"max batch", []string{"--max-batch", "0"}, env("PORT", "1", "MODEL_DIR", "/m"), "", "", "must be positive"},
+		{"ready delay", []string{"--ready-delay", "2"}, env("PORT", "1", "MODEL_DIR", "/m"), "", "", "--ready-delay"},
+		{"ready delay env", nil, env("PORT", "1", "MODEL_DIR", "/m", "MODEL_READY_DELAY", "-1s"), "", "", "--ready-delay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,6 +265,23 @@ func TestModelServerConfig(t *testing.T) {
 				t.Errorf("loadModelServerConfig(%q) = %+v, %v; want addr %s, model dir %s", tt.args, cfg, err, tt.addr, tt.dir)
 			}
 		})
+	}
+}
+
+// TestModelServerReadyDelay: --ready-delay and MODEL_READY_DELAY set how long the server waits
+// before it listens; the flag wins.
+func TestModelServerReadyDelay(t *testing.T) {
+	getenv := func(k string) string {
+		return map[string]string{"PORT": "1", "MODEL_DIR": "/m", "MODEL_READY_DELAY": "3s"}[k]
+	}
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{{nil, 3 * time.Second}, {[]string{"--ready-delay", "250ms"}, 250 * time.Millisecond}} {
+		cfg, err := loadModelServerConfig(tt.args, getenv, io.Discard)
+		if err != nil || cfg.ReadyDelay != tt.want {
+			t.Errorf("loadModelServerConfig(%q).ReadyDelay = %v, %v; want %v", tt.args, cfg.ReadyDelay, err, tt.want)
+		}
 	}
 }
 

@@ -69,6 +69,7 @@ type Server struct {
 	srv     *http.Server
 	wg      sync.WaitGroup
 	serr    error
+	logs    logsCache // update-log answers (logscache.go)
 
 	tokenLimitOnce sync.Once
 	tokenLimit     *rateLimiter // of token issuance (ratelimit.go)

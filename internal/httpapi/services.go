@@ -464,12 +464,7 @@ func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request, p *ar
 		s.writeError(w, r, q.err)
 		return
 	}
-	svc, logs, err := s.Store.UpdateLogs(r.Context(), p.ProjectID, r.PathValue("service_id"), ut)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, toLogsResponse(svc, logs))
+	s.writeLogs(w, r, p.ProjectID, r.PathValue("service_id"), ut)
 }
 
 func toLogsResponse(svc *ark.Service, logs []ark.UpdateLog) logsResponse {

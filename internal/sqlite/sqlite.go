@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/arkserve/arkserve/internal/rowcodec"
@@ -30,6 +31,8 @@ type DB struct {
 	w   *sql.DB // the single writer
 	r   *sql.DB // readers
 	Now func() time.Time
+
+	gen atomic.Uint64 // committed write transactions (Generation)
 }
 
 // Open opens (creating if needed) the database file at path and applies pending migrations.
@@ -129,8 +132,14 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.gen.Add(1)
 	return nil
 }
+
+// Generation changes after every committed write through db (it counts them). What was read
+// after Generation returned g is current for as long as Generation returns g: callers cache
+// answers (the HTTP API's update logs) and check it. Only this process writes the database.
+func (db *DB) Generation() uint64 { return db.gen.Load() }
 
 // read runs fn in a read transaction, so that a multi-statement read sees one snapshot.
 func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// benchGateway: POST /predict to one instance of the bundled model server, through the server's
+// gateway (/v1/infers/{service_id}/predict, token auth) and directly to the instance's port, with
+// the same closed-loop load.
+func benchGateway(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	dur := fs.Duration("duration", 3*time.Second, "measured time per run")
+	warm := fs.Duration("warmup", 500*time.Millisecond, "unmeasured time before each run")
+	conns := fs.String("conns", "1,16,64", "connection counts")
+	rounds := fs.Int("rounds", 2, "runs of each (gateway, direct alternating)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	header("gateway")
+	tmp, err := benchTemp("gateway")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin, err := buildArkserve(tmp)
+	if err != nil {
+		return err
+	}
+	modelDir := filepath.Join(tmp, "model")
+	if err := writeBenchModel(modelDir); err != nil {
+		return err
+	}
+	// Limits off: the instance's specification (0.25 CPU) would otherwise cap both figures and
+	// hide the gateway's own cost.
+	a, err := startArkserve(bin, filepath.Join(tmp, "data"), "--pool-limits", "off")
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	if err := a.login(); err != nil {
+		return err
+	}
+	mid, err := a.registerModel(ctx, modelDir, "1.0.0")
+	if err != nil {
+		return err
+	}
+	sid, err := a.deploy(ctx, "gw", entry(mid, 1, nil, nil, nil))
+	if err != nil {
+		return err
+	}
+	if res, _, err := a.waitEntry(ctx, sid, 50*time.Millisecond, 2*time.Minute); err != nil || res != "SUCCESS" {
+		return fmt.Errorf("deployment: %s %v", res, err)
+	}
+	ports, err := a.instancePorts(sid)
+	if err != nil {
+		return err
+	}
+	direct := fmt.Sprintf("127.0.0.1:%d", ports[len(ports)-1])
+	body := []byte(benchInput)
+	viaGW := newRequest(a.addr, "POST", "/v1/infers/"+sid+"/predict", body, "X-Auth-Token", a.token, "Content-Type", "application/json")
+	toInst := newRequest(direct, "POST", "/predict", body, "Content-Type", "application/json")
+	// Both answer the same bytes: check the length once.
+	want := func(status int, n int64) bool { return status == http.StatusOK && n > 0 }
+	fmt.Printf("instance: %s; request %d bytes\n\n", direct, len(body))
+	fmt.Printf("| conns | gateway req/s | p50 ms | p99 ms | direct req/s | p50 ms | p99 ms | ratio | added p50 ms | load avg |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range parseInts(*conns) {
+		for range *rounds {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rg := runLoad(viaGW, c, *warm, *dur, want)
+			rd := runLoad(toInst, c, *warm, *dur, want)
+			fmt.Printf("| %d | %.0f | %s | %s | %.0f | %s | %s | %.2fx | %s | %s / %s |\n", c, rg.RPS(), ms(rg.P50), ms(rg.P99),
+				rd.RPS(), ms(rd.P50), ms(rd.P99), rg.RPS()/rd.RPS(), ms(rg.P50-rd.P50), rg.Load, rd.Load)
+			if rg.Errors+rd.Errors > 0 {
+				fmt.Printf("  errors: gateway %d, direct %d\n", rg.Errors, rd.Errors)
+			}
+		}
+	}
+	return nil
+}
