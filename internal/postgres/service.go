@@ -17,9 +17,14 @@ func notFound(id string) error {
 	return ark.Errorf(ark.EServiceNotFound, "Service %s does not exist.", id)
 }
 
+// rowQuerier is a pgx.Tx or the pool.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // serviceTx loads a live (not deleted) service of a project inside tx; with lock, it holds the row
 // lock until tx ends, so that every change to one service waits for the one before.
-func serviceTx(ctx context.Context, tx pgx.Tx, projectID, id string, lock bool) (*ark.Service, error) {
+func serviceTx(ctx context.Context, tx rowQuerier, projectID, id string, lock bool) (*ark.Service, error) {
 	q := `SELECT ` + rowcodec.ServiceColumns + ` FROM services WHERE id = $1 AND project_id = $2`
 	if lock {
 		q += ` FOR UPDATE`
@@ -111,13 +116,7 @@ func (db *DB) CreateService(ctx context.Context, s *ark.Service) (*ark.UpdateLog
 
 // FindService returns a live service of a project; ark.EServiceNotFound.
 func (db *DB) FindService(ctx context.Context, projectID, id string) (*ark.Service, error) {
-	var s *ark.Service
-	err := db.read(ctx, func(tx pgx.Tx) error {
-		var err error
-		s, err = serviceTx(ctx, tx, projectID, id, false)
-		return err
-	})
-	return s, err
+	return serviceTx(ctx, db.pool, projectID, id, false)
 }
 
 // ServiceByID returns a service of any project, deleted ones included (for the engine).

@@ -111,6 +111,10 @@ func testModelList(t *testing.T, f *fixture) {
 	if _, total := list(ark.ModelFilter{Name: "alp"}); total != 3 {
 		t.Fatalf("fuzzy name total = %d; want 3", total)
 	}
+	// Fuzzy matches ignore case, on every engine (SQLite's LIKE, PostgreSQL's ILIKE).
+	if _, total := list(ark.ModelFilter{Name: "ALP"}); total != 3 {
+		t.Fatalf("fuzzy name ALP total = %d; want 3", total)
+	}
 	// "_" is literal, not a LIKE wildcard.
 	if _, total := list(ark.ModelFilter{Name: "a_p"}); total != 0 {
 		t.Fatalf("name a_p total = %d; want 0", total)
