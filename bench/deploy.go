@@ -105,20 +105,23 @@ func (a *arkserve) waitEntry(ctx context.Context, id string, poll, timeout time.
 	return "", time.Time{}, fmt.Errorf("service %s: the update did not finish within %v", id, timeout)
 }
 
-var instancePortRE = regexp.MustCompile(`msg="instance started".* service=(\S+) .* port=(\d+)`)
+var instancePortRE = regexp.MustCompile(`msg="instance started".* service=(\S+) .* pid=(\d+) port=(\d+)`)
 
-// instancePorts reads the ports of the service's instances from the server's log ("instance
-// started" lines), oldest first.
-func (a *arkserve) instancePorts(serviceID string) ([]int, error) {
+type instanceAddr struct{ pid, port int }
+
+// instancePorts reads the process ids and ports of the service's instances from the server's log
+// ("instance started" lines), oldest first.
+func (a *arkserve) instancePorts(serviceID string) ([]instanceAddr, error) {
 	b, err := os.ReadFile(a.log)
 	if err != nil {
 		return nil, err
 	}
-	var ports []int
+	var ports []instanceAddr
 	for _, m := range instancePortRE.FindAllStringSubmatch(string(b), -1) {
 		if m[1] == serviceID {
-			p, _ := strconv.Atoi(m[2])
-			ports = append(ports, p)
+			pid, _ := strconv.Atoi(m[2])
+			port, _ := strconv.Atoi(m[3])
+			ports = append(ports, instanceAddr{pid, port})
 		}
 	}
 	if len(ports) == 0 {

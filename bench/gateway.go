@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -18,7 +19,8 @@ func benchGateway(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 3*time.Second, "measured time per run")
 	warm := fs.Duration("warmup", 500*time.Millisecond, "unmeasured time before each run")
 	conns := fs.String("conns", "1,16,64", "connection counts")
-	rounds := fs.Int("rounds", 2, "runs of each (gateway, direct alternating)")
+	rounds := fs.Int("rounds", 3, "runs of each (gateway, direct alternating)")
+	limits := fs.String("pool-limits", "off", "the server's --pool-limits (auto: the instance gets its specification's 0.25 CPU)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func benchGateway(ctx context.Context, args []string) error {
 	}
 	// Limits off: the instance's specification (0.25 CPU) would otherwise cap both figures and
 	// hide the gateway's own cost.
-	a, err := startArkserve(bin, filepath.Join(tmp, "data"), "--pool-limits", "off")
+	a, err := startArkserve(bin, filepath.Join(tmp, "data"), "--pool-limits", *limits)
 	if err != nil {
 		return err
 	}
@@ -61,26 +63,34 @@ func benchGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	direct := fmt.Sprintf("127.0.0.1:%d", ports[len(ports)-1])
+	direct := fmt.Sprintf("127.0.0.1:%d", ports[len(ports)-1].port)
+	ipid := ports[len(ports)-1].pid
 	body := []byte(benchInput)
 	viaGW := newRequest(a.addr, "POST", "/v1/infers/"+sid+"/predict", body, "X-Auth-Token", a.token, "Content-Type", "application/json")
 	toInst := newRequest(direct, "POST", "/predict", body, "Content-Type", "application/json")
 	// Both answer the same bytes: check the length once.
 	want := func(status int, n int64) bool { return status == http.StatusOK && n > 0 }
 	fmt.Printf("instance: %s; request %d bytes\n\n", direct, len(body))
-	fmt.Printf("| conns | gateway req/s | p50 ms | p99 ms | direct req/s | p50 ms | p99 ms | ratio | added p50 ms | load avg |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| conns | gateway req/s | p50 ms | p99 ms | gateway CPU µs/req | direct req/s | p50 ms | p99 ms | instance CPU µs/req | ratio | added p50 ms | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range parseInts(*conns) {
+		var ratios, added []float64
 		for range *rounds {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			rg := runLoad(viaGW, c, *warm, *dur, want)
-			rd := runLoad(toInst, c, *warm, *dur, want)
-			fmt.Printf("| %d | %.0f | %s | %s | %.0f | %s | %s | %.2fx | %s | %s / %s |\n", c, rg.RPS(), ms(rg.P50), ms(rg.P99),
-				rd.RPS(), ms(rd.P50), ms(rd.P99), rg.RPS()/rd.RPS(), ms(rg.P50-rd.P50), rg.Load, rd.Load)
+			rg, cg := loadWithCPU(a.cmd.Process.Pid, viaGW, c, *warm, *dur, want)
+			rd, cd := loadWithCPU(ipid, toInst, c, *warm, *dur, want)
+			fmt.Printf("| %d | %.0f | %s | %s | %.0f | %.0f | %s | %s | %.0f | %.2fx | %s | %s / %s |\n", c, rg.RPS(), ms(rg.P50), ms(rg.P99), cg,
+				rd.RPS(), ms(rd.P50), ms(rd.P99), cd, rg.RPS()/rd.RPS(), ms(rg.P50-rd.P50), rg.Load, rd.Load)
+			ratios, added = append(ratios, rg.RPS()/rd.RPS()), append(added, float64(rg.P50-rd.P50)/float64(time.Millisecond))
 			if rg.Errors+rd.Errors > 0 {
 				fmt.Printf("  errors: gateway %d, direct %d\n", rg.Errors, rd.Errors)
 			}
+		}
+		if len(ratios) > 1 {
+			slices.Sort(ratios)
+			slices.Sort(added)
+			fmt.Printf("| %d | median of %d runs: ratio **%.2fx**, added p50 **%.3f ms** |\n", c, len(ratios), ratios[len(ratios)/2], added[len(added)/2])
 		}
 	}
 	return nil

@@ -294,3 +294,44 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)) }
+
+// cpuTime is the CPU time (user and system) the process has used so far, from /proc/PID/stat.
+// CPU per request is steadier than throughput on a shared machine.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s) // f[0] is field 3 (state): utime and stime are fields 14 and 15
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ
+	return time.Duration(ut+st) * time.Second / hz
+}
+
+// loadWithCPU runs runLoad and reports the CPU the process pid used per request, in µs.
+func loadWithCPU(pid int, req request, conns int, warm, dur time.Duration, want func(int, int64) bool) (loadResult, float64) {
+	// The warm-up is not measured by runLoad: neither is its CPU.
+	c0 := time.Now()
+	var before time.Duration
+	done := make(chan struct{})
+	go func() {
+		time.Sleep(warm - time.Since(c0))
+		before = cpuTime(pid)
+		close(done)
+	}()
+	r := runLoad(req, conns, warm, dur, want)
+	<-done
+	used := cpuTime(pid) - before
+	if r.Requests == 0 {
+		return r, 0
+	}
+	return r, float64(used.Microseconds()) / float64(r.Requests)
+}
