@@ -12,7 +12,7 @@ import (
 // AddCallCounts adds inference call counts (keyed by service id) to the services'
 // invocation_times and failed_times, in one transaction. Ids of services that do not exist or were
 // deleted are ignored: their calls no longer show anywhere. Rows are updated in id order, so two
-// replicas flushing at once cannot deadlock on them.
+// replicas flushing at once cannot deadlock on each other.
 func (db *DB) AddCallCounts(ctx context.Context, counts map[string]ark.CallCounts) error {
 	ids := make([]string, 0, len(counts))
 	for id, c := range counts {
@@ -24,7 +24,9 @@ func (db *DB) AddCallCounts(ctx context.Context, counts map[string]ark.CallCount
 		return nil
 	}
 	sort.Strings(ids)
-	return db.write(ctx, func(tx pgx.Tx) error {
+	// READ COMMITTED: an increment reads nothing it depends on, so a row that another transaction
+	// changed is simply incremented again, never a serialization failure.
+	return db.retry(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, id := range ids {
 			c := counts[id]

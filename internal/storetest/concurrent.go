@@ -109,6 +109,26 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 		t.Fatalf("FinishUpdate succeeded %d times with %d events; want once", done, len(evs))
 	}
 
+	// Call counts from several gateways while the engine reports: none is lost.
+	before, err := f.s.FindService(f.ctx, f.project, winner)
+	must(t, err)
+	errs = concurrently(n, func(i int) error {
+		if i%4 == 0 {
+			return f.s.SetStatus(f.ctx, winner, ark.StatusChange{Status: ark.StatusRunning, Progress: 100})
+		}
+		return f.s.AddCallCounts(f.ctx, map[string]ark.CallCounts{winner: {Invocations: 10, Failures: 1}})
+	})
+	for _, err := range errs {
+		must(t, err)
+	}
+	after, err := f.s.FindService(f.ctx, f.project, winner)
+	must(t, err)
+	adds := int64(n - (n+3)/4)
+	if after.InvocationTimes-before.InvocationTimes != 10*adds || after.FailedTimes-before.FailedTimes != adds {
+		t.Fatalf("call counts grew by %d/%d; want %d/%d", after.InvocationTimes-before.InvocationTimes,
+			after.FailedTimes-before.FailedTimes, 10*adds, adds)
+	}
+
 	// Overlapping deletes (any two of them share a service): each is all or nothing, so exactly one
 	// succeeds and exactly its two services end deleted.
 	var svcs []string
