@@ -20,7 +20,8 @@ import (
 // sdkSign returns the headers the Huawei Cloud SDK's signer adds to a request to e.url (its
 // X-Sdk-Date, Authorization and, when projectID is set, X-Project-Id), signed with ak/sk.
 // pathQuery may carry a query string; body is sent as JSON.
-func (e *apiEnv) sdkSign(t *testing.T, ak, sk, method, pathQuery string, body []byte, projectID string) map[string]string {
+// extra headers are signed too.
+func (e *apiEnv) sdkSign(t *testing.T, ak, sk, method, pathQuery string, body []byte, projectID string, extra ...map[string]string) map[string]string {
 	t.Helper()
 	u, err := url.Parse(e.url + pathQuery)
 	must(t, err)
@@ -31,6 +32,11 @@ func (e *apiEnv) sdkSign(t *testing.T, ak, sk, method, pathQuery string, body []
 	if projectID != "" {
 		b.AddHeaderParam("X-Project-Id", projectID)
 	}
+	for _, x := range extra {
+		for k, v := range x {
+			b.AddHeaderParam(k, v)
+		}
+	}
 	if body != nil {
 		b.AddHeaderParam("Content-Type", "application/json")
 		b.WithBody("", string(body))
@@ -39,6 +45,11 @@ func (e *apiEnv) sdkSign(t *testing.T, ak, sk, method, pathQuery string, body []
 	must(t, err)
 	if projectID != "" {
 		hdrs["X-Project-Id"] = projectID
+	}
+	for _, x := range extra {
+		for k, v := range x {
+			hdrs[k] = v
+		}
 	}
 	return hdrs
 }

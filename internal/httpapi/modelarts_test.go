@@ -122,6 +122,13 @@ func (e *apiEnv) snapshot(t *testing.T) string {
 	must(t, err)
 	var b strings.Builder
 	json.NewEncoder(&b).Encode([]any{nm, ns})
+	keys, err := e.db.ListAccessKeys(ctx, "")
+	must(t, err)
+	users, err := e.db.ListUsers(ctx)
+	must(t, err)
+	projects, err := e.db.ListProjects(ctx)
+	must(t, err)
+	json.NewEncoder(&b).Encode([]any{keys, users, projects})
 	for _, m := range ms {
 		json.NewEncoder(&b).Encode(m)
 	}
@@ -133,8 +140,18 @@ func (e *apiEnv) snapshot(t *testing.T) string {
 	return b.String()
 }
 
-// TestErrors: each documented error and a table of malformed requests, with the status and
-// ModelArts code each must get, and no change of state.
+// errorCase is a request that must be refused with status and code.
+type errorCase struct {
+	name, method, path, token string
+	body                      []byte
+	hdr                       map[string]string
+	status                    int
+	code                      string
+}
+
+// TestErrors: each documented error and a table of malformed and hostile requests across every
+// route (hostile_test.go adds signatures, the IAM APIs and more hostile bodies), with the status
+// and ModelArts code each must get, never a 5xx, and no change of state.
 func TestErrors(t *testing.T) {
 	e := newAPIEnv(t)
 	m1 := e.model(t, "1.0.0")
@@ -160,13 +177,7 @@ func TestErrors(t *testing.T) {
 		return []byte(`{"model_name":"x","model_version":"1.0.0","model_type":"Image","source_location":"` + e.modelDir + `"` + fields + `}`)
 	}
 
-	tests := []struct {
-		name, method, path, token string
-		body                      []byte
-		hdr                       map[string]string
-		status                    int
-		code                      string
-	}{
+	tests := []errorCase{
 		// Authentication and authorization.
 		{"no token", "GET", one + "/logs", "", nil, nil, 401, ark.ETokenMissing},
 		{"garbage token", "GET", one + "/logs", strings.Repeat("garbage", 10), nil, nil, 401, ark.ETokenInvalid},
@@ -288,12 +299,17 @@ func TestErrors(t *testing.T) {
 		{"cascade not bool", "DELETE", v1 + "/models/" + m2 + "?cascade=yes", e.admin, nil, nil, 400, ark.EInvalidParam},
 		{"model_type and not_model_type", "GET", v1 + "/models?model_type=Image&not_model_type=Image", e.admin, nil, nil, 400, ark.EInvalidParam},
 	}
+	tests = append(tests, e.hostileCases(t, sid, m1, m2)...)
 	before := e.snapshot(t)
+	t.Logf("hostile-input table: %d cases", len(tests))
+	if len(tests) < 150 {
+		t.Errorf("hostile-input table: %d cases; want at least 150", len(tests))
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, doc := e.call(t, tt.method, tt.path, tt.token, tt.body, tt.hdr)
-			if status != tt.status || doc["error_code"] != tt.code {
-				t.Errorf("%s %s = %d %v; want %d %s", tt.method, tt.path, status, doc, tt.status, tt.code)
+			if status != tt.status || doc["error_code"] != tt.code || status >= 500 {
+				t.Errorf("%s %.200s = %d %v; want %d %s", tt.method, tt.path, status, doc, tt.status, tt.code)
 			}
 			if msg, _ := doc["error_msg"].(string); msg == "" || len(msg) > 400 {
 				t.Errorf("error_msg = %q; want a short message", msg)
