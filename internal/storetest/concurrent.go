@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -127,6 +128,37 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 	if after.InvocationTimes-before.InvocationTimes != 10*adds || after.FailedTimes-before.FailedTimes != adds {
 		t.Fatalf("call counts grew by %d/%d; want %d/%d", after.InvocationTimes-before.InvocationTimes,
 			after.FailedTimes-before.FailedTimes, 10*adds, adds)
+	}
+
+	// Deleting a model while services are deployed with it: each deploy either finds the model
+	// (and the model stays) or is told it does not exist; no internal error.
+	for round := range 4 {
+		dm := f.model(f.project, "doomed", fmt.Sprintf("1.0.%d", round))
+		var deleted bool
+		errs = concurrently(n, func(i int) error {
+			if i == n/2 {
+				res, err := f.s.DeleteModel(f.ctx, f.project, dm.ID, false)
+				deleted = len(res.Deleted) == 1
+				return err
+			}
+			_, err := f.s.CreateService(f.ctx, &ark.Service{ID: ark.NewUUID(), ProjectID: f.project,
+				Name: fmt.Sprintf("dm%d-%d", round, i), Config: []ark.ServiceConfig{cfg(dm, 100, 1)}})
+			return err
+		})
+		created := 0
+		for _, err := range errs {
+			switch ark.ErrorCode(err) {
+			case "":
+				created++
+			case ark.EServiceModelAbsent:
+			default:
+				t.Fatalf("delete model vs deploy: %v", err)
+			}
+		}
+		if deleted && created > 1 || !deleted && created != n {
+			// created counts the successful DeleteModel too.
+			t.Fatalf("model deleted %v with %d services created from it", deleted, created-1)
+		}
 	}
 
 	// Overlapping deletes (any two of them share a service): each is all or nothing, so exactly one
