@@ -104,6 +104,11 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		rt.RunAs = cred
+		if err := rt.CheckReachable(); err != nil {
+			// Every deployment would fail with this error; say it now, where the operator looks.
+			m.Logger.Warn("instances will not start: choose a data dir they can reach (e.g. --data-dir /var/lib/arkserve)",
+				"instance_user", cfg.InstanceUser, "err", err)
+		}
 	}
 	m.Gateway = &gateway.Gateway{Store: m.DB, Logger: m.Logger}
 	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Router: m.Gateway,

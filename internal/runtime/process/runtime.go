@@ -342,6 +342,18 @@ func (r *Runtime) sysProcAttr() *syscall.SysProcAttr {
 	return a
 }
 
+// CheckReachable reports whether instances (RunAs) can reach their directories under Dir; Start
+// fails with the same error when they cannot.
+func (r *Runtime) CheckReachable() error {
+	if r.RunAs == nil {
+		return nil
+	}
+	if err := os.MkdirAll(r.Dir, 0o711); err != nil {
+		return fmt.Errorf("process: instance root: %w", err)
+	}
+	return reachable(r.Dir, *r.RunAs)
+}
+
 // reachable checks that user c can traverse dir and every directory above it, so that an
 // instance can reach its HOME: a data directory of mode 0700 above Dir would make every HOME
 // unreachable, and failing loudly beats instances that fail in odd ways.
