@@ -23,7 +23,7 @@ func benchFootprint(ctx context.Context, args []string) error {
 		return err
 	}
 	header("footprint")
-	tmp, err := os.MkdirTemp("", "arkbench-footprint-")
+	tmp, err := benchTemp("footprint")
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func benchLogs(ctx context.Context, args []string) error {
 		return err
 	}
 	header("logs")
-	tmp, err := os.MkdirTemp("", "arkbench-logs-")
+	tmp, err := benchTemp("logs")
 	if err != nil {
 		return err
 	}
