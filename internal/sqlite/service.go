@@ -275,17 +275,28 @@ const logCols = rowcodec.LogColumns
 func (db *DB) UpdateLogs(ctx context.Context, projectID, serviceID string, updateTime *int64) (*ark.Service, []ark.UpdateLog, error) {
 	var s *ark.Service
 	var out []ark.UpdateLog
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		if s, err = serviceTx(ctx, tx, projectID, serviceID); err != nil {
+	q := `SELECT ` + logCols + ` FROM update_logs WHERE service_id = ?`
+	args := []any{serviceID}
+	if updateTime != nil {
+		q, args = q+` AND update_time = ?`, append(args, *updateTime)
+	}
+	svcStmt, err := db.readStmt(ctx, `SELECT `+serviceCols+` FROM services WHERE id = ? AND project_id = ?`)
+	if err != nil {
+		return nil, nil, err
+	}
+	logStmt, err := db.readStmt(ctx, q+` ORDER BY update_time DESC`)
+	if err != nil {
+		return nil, nil, err
+	}
+	err = db.read(ctx, func(tx *sql.Tx) error {
+		s0, deleted, err := scanService(tx.StmtContext(ctx, svcStmt).QueryRowContext(ctx, serviceID, projectID))
+		if errors.Is(err, sql.ErrNoRows) || deleted {
+			return notFound(serviceID)
+		} else if err != nil {
 			return err
 		}
-		q := `SELECT ` + logCols + ` FROM update_logs WHERE service_id = ?`
-		args := []any{serviceID}
-		if updateTime != nil {
-			q, args = q+` AND update_time = ?`, append(args, *updateTime)
-		}
-		rows, err := tx.QueryContext(ctx, q+` ORDER BY update_time DESC`, args...)
+		s = s0
+		rows, err := tx.StmtContext(ctx, logStmt).QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}

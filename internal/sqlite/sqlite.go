@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +33,8 @@ type DB struct {
 	r   *sql.DB // readers
 	Now func() time.Time
 
-	gen atomic.Uint64 // committed write transactions (Generation)
+	gen   atomic.Uint64 // committed write transactions (Generation)
+	stmts sync.Map      // query → *sql.Stmt on r (stmt.go)
 }
 
 // Open opens (creating if needed) the database file at path and applies pending migrations.
@@ -69,6 +71,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.closeStmts()
 	err := db.w.Close()
 	if db.r != nil {
 		err = errors.Join(err, db.r.Close())
