@@ -57,7 +57,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn("&_pragma=query_only(1)"))
+	// Readers map the database file (up to 1 GiB): a lookup in a large history touches pages that
+	// are in the OS's cache but not in SQLite's, and reading each through the file costs a syscall
+	// and a copy (an update_time lookup in 1,000,000 entries took 1.8x one in 1,000; 1.25x mapped,
+	// bench/history). The WAL is still read through the file.
+	r, err := sql.Open("sqlite", dsn("&_pragma=query_only(1)&_pragma=mmap_size(1073741824)"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
