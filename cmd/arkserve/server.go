@@ -187,8 +187,7 @@ func (m *Main) Close() error {
 
 // prepareDataDir creates the data dir. It is 0711: instances (which may run as another user) can
 // reach their own directories under instances/, but nobody else can list the data dir, and every
-// secret in it (database, key, password) is created 0600. SQLite gives its -wal and -shm files the
-// mode of the database file, so that file is created 0600 before SQLite opens it.
+// secret in it (database, key, password) is created 0600.
 func prepareDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -196,11 +195,7 @@ func prepareDataDir(dir string) error {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "arkserve.db"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 // bootstrap creates the default domain, project and admin user on first start. The admin password

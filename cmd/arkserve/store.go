@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -78,6 +79,13 @@ func openStore(ctx context.Context, d database, logger *slog.Logger) (Store, err
 		}
 		return db, nil
 	}
+	// SQLite gives its -wal and -shm files the mode of the database file, so the file is created
+	// 0600 before SQLite opens it.
+	f, err := os.OpenFile(d.dsn, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	f.Close()
 	db, err := sqlite.Open(ctx, d.dsn)
 	if err != nil {
 		return nil, err

@@ -87,6 +87,9 @@ func TestServerOnPostgres(t *testing.T) {
 	if _, ok := m.DB.(*postgres.DB); !ok {
 		t.Fatalf("store is %T; want *postgres.DB", m.DB)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "arkserve.db")); !os.IsNotExist(err) {
+		t.Errorf("a server on PostgreSQL made DATA/arkserve.db (%v)", err)
+	}
 	c := newClient(t, m)
 	pid := c.login()
 	mid := c.createModel(pid, "mnist", "1.0.0", httpServerCmd)
@@ -112,5 +115,20 @@ func TestServerOnPostgres(t *testing.T) {
 	entries, _ := obj(after, "logs").([]any)
 	if len(entries) != 2 || obj(entries[0], "result") != "SUCCESS" || obj(entries[1], "result") != "SUCCESS" {
 		t.Fatalf("after restart logs = %v; before %v", after, before)
+	}
+}
+
+// TestSQLiteFileMode: the SQLite file (and so its -wal and -shm files) is created 0600.
+func TestSQLiteFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub.db")
+	db, err := openStore(context.Background(), database{"sqlite", path}, newLogger(Config{LogLevel: "warn", LogFormat: "text"}, os.Stderr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, p := range []string{path, path + "-wal"} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", p, st.Mode().Perm(), err)
+		}
 	}
 }
