@@ -165,6 +165,10 @@ func TestSignedRequests(t *testing.T) {
 	if status, doc = e.call(t, "GET", infer, "", nil, e.sdkSign(t, ak, sk, "GET", infer, nil, e.pid)); status != 404 || doc["error_code"] != ark.EServiceNotFound {
 		t.Fatalf("signed inference call: %d %v", status, doc)
 	}
+	unsigned := e.sdkSign(t, ak, sk, "POST", infer, nil, e.pid, map[string]string{"X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD"})
+	if status, doc = e.call(t, "POST", infer, "", []byte("\x89PNG raw image"), unsigned); status != 404 || doc["error_code"] != ark.EServiceNotFound {
+		t.Fatalf("signed inference call with an unsigned body: %d %v", status, doc)
+	}
 	if status, doc = e.call(t, "GET", infer, "", nil, e.sdkSign(t, ak, sk, "GET", infer, nil, "")); status != 401 || doc["error_code"] != ark.ETokenNoProject {
 		t.Fatalf("signed inference call without a project: %d %v", status, doc)
 	}

@@ -19,7 +19,7 @@ type projectHandler func(w http.ResponseWriter, r *http.Request, p *ark.Principa
 func (s *Server) project(write bool, h projectHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		pid := r.PathValue("project_id")
-		p, err := s.authenticate(r, pid, s.MaxBodyBytes)
+		p, err := s.authenticate(r, pid, s.MaxBodyBytes, false)
 		if err == nil {
 			err = authorize(r, p, pid, write)
 		}
@@ -34,9 +34,10 @@ func (s *Server) project(write bool, h projectHandler) http.HandlerFunc {
 // authenticate finds the caller of a request: the principal of its X-Auth-Token, or, when its
 // Authorization header carries an SDK-HMAC-SHA256 signature, the key's user with its roles on the
 // project named by X-Project-Id, else by pathProject. A signed request's body (at most maxBody
-// bytes) is read to check its hash and put back for the handler. Both ways end in the same
-// *ark.Principal, which authorize checks.
-func (s *Server) authenticate(r *http.Request, pathProject string, maxBody int64) (*ark.Principal, error) {
+// bytes) is read to check its hash and put back for the handler; inference calls may leave it
+// unsigned (X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD, as the SDK does for bodies that are not
+// JSON). Both ways end in the same *ark.Principal, which authorize checks.
+func (s *Server) authenticate(r *http.Request, pathProject string, maxBody int64, inference bool) (*ark.Principal, error) {
 	authz := r.Header.Get("Authorization")
 	if !iam.IsSignature(authz) {
 		return s.IAM.Verify(r.Header.Get("X-Auth-Token"))
@@ -49,8 +50,8 @@ func (s *Server) authenticate(r *http.Request, pathProject string, maxBody int64
 		pid = pathProject
 	}
 	sr := &iam.SignedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host, Header: r.Header,
-		AllowUnsignedPayload: maxBody == s.MaxInferBodyBytes}
-	if r.Header.Get("X-Sdk-Content-Sha256") != iam.UnsignedPayload && r.Body != nil {
+		AllowUnsignedPayload: inference}
+	if !(inference && r.Header.Get("X-Sdk-Content-Sha256") == iam.UnsignedPayload) && r.Body != nil {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		var mbe *http.MaxBytesError
 		switch {

@@ -35,7 +35,7 @@ func toCredential(k *ark.AccessKey, secret string) credential {
 
 // credCaller authenticates an IAM call: a token, or a signature (project from X-Project-Id).
 func (s *Server) credCaller(w http.ResponseWriter, r *http.Request) (*ark.Principal, bool) {
-	p, err := s.authenticate(r, "", s.MaxBodyBytes)
+	p, err := s.authenticate(r, "", s.MaxBodyBytes, false)
 	if err != nil {
 		s.ksError(w, r, err)
 		return nil, false

@@ -51,7 +51,7 @@ func (s *Server) withInference(api http.Handler) http.Handler {
 // serve (503) and that does not exist in the caller's project answers 404, so callers cannot tell
 // other projects' services from missing ones.
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
-	p, err := s.authenticate(r, "", s.MaxInferBodyBytes)
+	p, err := s.authenticate(r, "", s.MaxInferBodyBytes, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
