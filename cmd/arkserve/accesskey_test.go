@@ -12,7 +12,8 @@ import (
 var akLineRE = regexp.MustCompile(`(?m)^access key: ([A-Z0-9]{20})\nsecret key: ([A-Za-z0-9]{40})$`)
 
 // TestAccessKeyCLI: arkserve admin access-key (on the data dir, while the server runs) and
-// arkserve access-key (the caller's own keys, over HTTP) create, list and delete keys.
+// arkserve access-key (the caller's own keys, over HTTP) create, list and delete keys; the
+// running server verifies signatures with a key the admin command made, until it is deleted.
 func TestAccessKeyCLI(t *testing.T) {
 	clientTestEnv(t)
 	cfg := DefaultConfig()
@@ -33,12 +34,17 @@ func TestAccessKeyCLI(t *testing.T) {
 	if mm == nil {
 		t.Fatalf("admin access-key create printed %q", out)
 	}
-	adminAK := mm[1]
+	adminAK, adminSK := mm[1], mm[2]
 	if out, err := cli(t, append(dd, "access-key", "create")...); err == nil || !strings.Contains(err.Error(), "--user") {
 		t.Fatalf("create without --user: %q, %v", out, err)
 	}
 
-	login(t, url)
+	cr := login(t, url)
+	// The running server verifies requests signed with the key the admin command just made.
+	sdk := newSDKClient(t, url, adminAK, adminSK, cr.ProjectID)
+	if st, body, err := sdkCall(sdk, sdkLogs(), &sdkRequest{ServiceID: "195c1f2d-136d-40af-a0f3-db5717d2634a"}); err == nil || !strings.Contains(err.Error(), "ModelArts.3502") {
+		t.Fatalf("signed call with the admin-made key: %d %s %v; want 404 ModelArts.3502", st, body, err)
+	}
 	out = mustCLI(t, "access-key", "create", "--description", "mine")
 	mm = akLineRE.FindStringSubmatch(out)
 	if mm == nil {
@@ -62,6 +68,9 @@ func TestAccessKeyCLI(t *testing.T) {
 		t.Fatalf("admin access-key list = %q", all)
 	}
 	mustCLI(t, append(dd, "access-key", "delete", adminAK)...)
+	if _, _, err := sdkCall(sdk, sdkLogs(), &sdkRequest{ServiceID: "195c1f2d-136d-40af-a0f3-db5717d2634a"}); err == nil || !strings.Contains(err.Error(), "ModelArts.0203") {
+		t.Fatalf("signed call with a deleted key: %v; want 401 ModelArts.0203", err)
+	}
 	if all := mustCLI(t, append(dd, "access-key", "list", "--user", "admin")...); strings.Contains(all, adminAK) {
 		t.Fatalf("after delete: %q", all)
 	}
