@@ -5,12 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/postgres"
 	"github.com/arkserve/arkserve/internal/sqlite"
 )
 
@@ -34,6 +40,7 @@ func benchHistory(ctx context.Context, args []string) error {
 	queries := fs.Int("queries", 3000, "queries of each kind on each database")
 	dir := fs.String("dir", "", "keep the databases in this directory (reused when present)")
 	warmOnly := fs.Bool("warm", false, "measure only the warm phase")
+	pgServer := fs.String("postgres", "", "also on PostgreSQL: a server DSN (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to create the databases arkbench_history_small and _large on, copied from the SQLite ones by arkserve admin migrate")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,12 +112,38 @@ func benchHistory(ctx context.Context, args []string) error {
 		kinds[0].name, kinds[1].name = fmt.Sprintf("logs, %d entries", *small**per), fmt.Sprintf("logs, %d entries", *services**per)
 		kinds[2].name, kinds[3].name = fmt.Sprintf("update_time, %d entries", *small**per), fmt.Sprintf("update_time, %d entries", *services**per)
 	}
+	for i := range kinds {
+		kinds[i].name = "SQLite: " + kinds[i].name
+	}
+	if *pgServer != "" {
+		var pgKinds []historyKind
+		stores := map[string]historyStore{}
+		for _, db := range []struct {
+			name, path string
+		}{{"small", smallPath}, {"large", bigPath}} {
+			st, err := postgresCopy(ctx, *pgServer, "arkbench_history_"+db.name, db.path)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			stores[db.name] = st
+		}
+		for i, k := range kinds {
+			k.name = "PostgreSQL: " + strings.TrimPrefix(k.name, "SQLite: ")
+			k.db = stores[map[int]string{0: "small", 1: "large"}[i%2]]
+			pgKinds = append(pgKinds, k)
+		}
+		kinds = append(kinds, pgKinds...)
+	}
 	// Two phases: as loaded (most services' pages not yet read by this process: the first read
 	// of a service maps them in), then after every service has been read once (a server that has
 	// been answering for a while).
 	for pi, phase := range []string{"as loaded (cold)", "after reading every service once (warm)"} {
 		if pi == 1 {
-			for _, k := range kinds[:2] {
+			for _, k := range kinds {
+				if !k.all {
+					continue
+				}
 				for i := range k.plan.Services {
 					if _, _, err := k.db.UpdateLogs(ctx, k.plan.ProjectID, k.plan.serviceID(i), nil); err != nil {
 						return err
@@ -175,7 +208,7 @@ func historyQueries(ctx context.Context, kinds []historyKind, queries int, phase
 			}
 		}
 	}
-	fmt.Printf("\n%s:\n\n| query (store API, SQLite) | p50 ms | p99 ms | p50 vs 1,000 entries | p99 vs 1,000 entries | load avg |\n|---|---|---|---|---|---|\n", phase)
+	fmt.Printf("\n%s:\n\n| query (store API) | p50 ms | p99 ms | p50 vs 1,000 entries | p99 vs 1,000 entries | load avg |\n|---|---|---|---|---|---|\n", phase)
 	for ki, k := range kinds {
 		slices.Sort(lat[ki])
 		p50, p99 := percentile(lat[ki], 0.5), percentile(lat[ki], 0.99)
@@ -184,4 +217,49 @@ func historyQueries(ctx context.Context, kinds []historyKind, queries int, phase
 			float64(p50)/float64(percentile(base, 0.5)), float64(p99)/float64(percentile(base, 0.99)), loadavg())
 	}
 	return nil
+}
+
+// postgresCopy creates (afresh) the database name on the PostgreSQL server at serverDSN, copies the
+// SQLite database at path into it with arkserve admin migrate (the real tool, which copies rows as
+// they are), and opens the PostgreSQL store on it.
+func postgresCopy(ctx context.Context, serverDSN, name, path string) (historyStore, error) {
+	conn, err := pgx.Connect(ctx, serverDSN)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(serverDSN)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = "/" + name
+	dsn := u.String()
+	tmp, err := os.MkdirTemp("", "arkbench-pg-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bin, err := buildArkserve(tmp)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, bin, "admin", "migrate", "--from", "sqlite:"+path, "--to", dsn)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("arkserve admin migrate %s: %w", filepath.Base(path), err)
+	}
+	var size int64
+	if err := conn.QueryRow(ctx, `SELECT pg_database_size($1)`, name).Scan(&size); err != nil {
+		return nil, err
+	}
+	fmt.Printf("%s: copied into PostgreSQL database %s in %v; %.1f MiB on disk (pg_database_size)\n",
+		filepath.Base(path), name, time.Since(t0).Round(time.Millisecond), float64(size)/(1<<20))
+	return postgres.Open(ctx, dsn)
 }
