@@ -252,3 +252,29 @@ func TestCapacity(t *testing.T) {
 		t.Errorf("%v used by a stopped service; want nothing", used)
 	}
 }
+
+// TestNeverHealthyUpdateRollsBack: the new version runs but its health check never passes (503):
+// after deploy_timeout_in_seconds the update fails, its instance is stopped, and the previous
+// instances, which were never stopped (unavailable 0), still serve.
+func TestNeverHealthyUpdateRollsBack(t *testing.T) {
+	h := newHarness(t)
+	v1, sick := h.model(t, "1.0.1"), h.model(t, "1.0.2", "TESTMODEL_HEALTH=503")
+	id := h.store.userDeploy("echo", []ark.ServiceConfig{conf(v1, 100, 2)})
+	h.engine.Notify(id)
+	h.waitResult(t, id, firstEntry(t, h.store.get(id)), ark.ResultSuccess, ark.StatusRunning)
+	before := h.pids(id)
+
+	c := conf(sick, 100, 2)
+	c.DeployTimeoutSeconds = 2
+	ut := h.store.userUpdate(t, id, []ark.ServiceConfig{c})
+	h.engine.Notify(id)
+	s := h.waitResult(t, id, ut, ark.ResultFail, ark.StatusRunning)
+	if !s.hasEvent(ark.EventAbnormal, "Model echo@1.0.2") || !s.hasEvent(ark.EventAbnormal, "did not become ready") ||
+		!s.hasEvent(ark.EventNormal, ark.EventRolledBack) {
+		t.Errorf("events:\n%s", s.eventText())
+	}
+	if got := h.versions(t, id); !equal(got, []string{"1.0.1", "1.0.1"}) {
+		t.Errorf("endpoints answer %v; want the previous 2 x 1.0.1", got)
+	}
+	h.waitFor(t, id, "only the previous instances", func(snapshot) bool { return slices.Equal(h.pids(id), before) })
+}
