@@ -93,3 +93,13 @@ func (p *Principal) HasRole(r string) bool {
 
 // CanWrite reports whether p may change models and services (admin or member).
 func (p *Principal) CanWrite() bool { return p.HasRole(RoleAdmin) || p.HasRole(RoleMember) }
+
+// TokenKey is one key of the token keyring shared by every server on a database. Key is the
+// token key sealed by internal/iam with the master key (stores keep the bytes as given). The newest
+// key signs; a key with a NotAfter verifies the tokens it signed until then and nothing after.
+type TokenKey struct {
+	ID        string    // 16 lower-case hex digits
+	SealedKey []byte    // sealed by iam; never the key itself
+	CreatedAt time.Time // millisecond precision
+	NotAfter  time.Time // zero: not superseded yet
+}

@@ -41,4 +41,8 @@ type Store interface {
 	// Revoked tokens (kept until they would have expired anyway).
 	RevokeToken(ctx context.Context, tokenID string, expiresAt time.Time) error
 	RevokedTokens(ctx context.Context, now time.Time) (map[string]time.Time, error)
+
+	// Token keyring (keyring.go). The sealed keys are stored as given.
+	AddTokenKey(ctx context.Context, k *ark.TokenKey, retireOthers time.Time) error // ark.EInvalidParam on duplicate id; sets NotAfter = retireOthers on the other keys without one (none when zero)
+	TokenKeys(ctx context.Context) ([]*ark.TokenKey, error)                         // oldest first
 }

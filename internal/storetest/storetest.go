@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"Identity", testIdentity},
 		{"RevokedTokens", testRevokedTokens},
 		{"AccessKeys", testAccessKeys},
+		{"TokenKeys", testTokenKeys},
 		{"ModelCreateFind", testModelCreateFind},
 		{"ModelList", testModelList},
 		{"ModelDelete", testModelDelete},

@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
+)
+
+// AddTokenKey inserts a token key and, in the same transaction, gives every other key that has no
+// NotAfter yet the NotAfter retireOthers (unless retireOthers is zero); ark.EInvalidParam when the
+// id is taken.
+func (db *DB) AddTokenKey(ctx context.Context, k *ark.TokenKey, retireOthers time.Time) error {
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = db.Now()
+	}
+	var notAfter int64
+	if !k.NotAfter.IsZero() {
+		notAfter = k.NotAfter.UnixMilli()
+	}
+	return db.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO token_keys (id, sealed_key, created_at, not_after) VALUES ($1, $2, $3, $4)`,
+			k.ID, k.SealedKey, k.CreatedAt.UnixMilli(), notAfter)
+		if isUnique(err) {
+			return ark.Errorf(ark.EInvalidParam, "Token key %s already exists.", k.ID)
+		}
+		if err != nil || retireOthers.IsZero() {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE token_keys SET not_after = $1 WHERE not_after = 0 AND id <> $2`, retireOthers.UnixMilli(), k.ID)
+		return err
+	})
+}
+
+func scanTokenKey(sc rowcodec.Scanner) (*ark.TokenKey, error) {
+	var k ark.TokenKey
+	var created, notAfter int64
+	if err := sc.Scan(&k.ID, &k.SealedKey, &created, &notAfter); err != nil {
+		return nil, err
+	}
+	k.CreatedAt = rowcodec.Time(created)
+	if notAfter != 0 {
+		k.NotAfter = rowcodec.Time(notAfter)
+	}
+	return &k, nil
+}
+
+// TokenKeys returns the keyring, oldest first.
+func (db *DB) TokenKeys(ctx context.Context) ([]*ark.TokenKey, error) {
+	return all(ctx, db.pool, scanTokenKey, `SELECT id, sealed_key, created_at, not_after FROM token_keys ORDER BY created_at, id`)
+}
