@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/arkserve/arkserve/internal/iam"
 )
 
-const adminUsage = `Usage: arkserve admin [--data-dir DIR] [--database postgres://...] <command>
+const adminUsage = `Usage: arkserve admin [--data-dir DIR] [--database postgres://...] [--master-key-file FILE] [--token-ttl 24h] <command>
 
 Works directly on a data dir and its database (the server may be running). Commands:
   project create NAME [--description TEXT] [--domain Default]
@@ -30,6 +29,10 @@ Works directly on a data dir and its database (the server may be running). Comma
   access-key create --user USER [--description TEXT]   prints the secret key once
   access-key list [--user USER]
   access-key delete ACCESS_KEY
+  rotate-token-key                          add a new token key: it signs from now on (every server
+                                            within a minute); the previous keys verify their tokens
+                                            until now + --token-ttl + 5m, then are retired
+  token-key list                            the token keyring: ids, creation, states
   migrate --from sqlite:PATH --to postgres://... [--force]
                                             copy a SQLite database into PostgreSQL
 `
@@ -45,12 +48,23 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	dataDir := fs.String("data-dir", def, "data directory (env ARKSERVE_DATA_DIR)")
 	dbFlag := fs.String("database", os.Getenv("ARKSERVE_DATABASE"), "postgres://... or sqlite:PATH (env ARKSERVE_DATABASE; default sqlite:DATA/arkserve.db)")
+	masterKey := fs.String("master-key-file", os.Getenv("ARKSERVE_MASTER_KEY_FILE"), "master key file (env ARKSERVE_MASTER_KEY_FILE; default DATA/token.key)")
+	defTTL := DefaultConfig().TokenTTL
+	if v := os.Getenv("ARKSERVE_TOKEN_TTL"); v != "" {
+		if err := defTTL.UnmarshalText([]byte(v)); err != nil {
+			return usageError("ARKSERVE_TOKEN_TTL: " + err.Error())
+		}
+	}
+	ttl := fs.Duration("token-ttl", defTTL.Duration, "the servers' longest token lifetime, for rotate-token-key (env ARKSERVE_TOKEN_TTL; default 24h)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rest := fs.Args()
 	if len(rest) > 0 && rest[0] == "migrate" {
 		return runMigrate(ctx, rest[1:], stdout, stderr)
+	}
+	if len(rest) == 1 && rest[0] == "rotate-token-key" {
+		rest = []string{"token-key", "rotate"}
 	}
 	if len(rest) < 2 {
 		fmt.Fprint(stderr, adminUsage)
@@ -68,11 +82,11 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	key, err := iam.LoadOrCreateKey(filepath.Join(*dataDir, "token.key"))
+	key, err := loadMasterKey(*masterKey, *dataDir)
 	if err != nil {
 		return err
 	}
-	svc := &iam.Service{Store: db, Key: key}
+	svc := &iam.Service{Store: db, Key: key, TTL: *ttl}
 	if err := svc.Open(ctx); err != nil {
 		return err
 	}
@@ -209,6 +223,28 @@ func (a *admin) run(ctx context.Context, noun, verb string, args []string) error
 			return err
 		}
 		fmt.Fprintf(a.stdout, "deleted access key %s\n", name)
+	case "token-key rotate":
+		id, err := a.iam.RotateTokenKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "new token key %s: it signs every new token once each server has reloaded the keyring (within a minute); the previous keys verify their tokens until %s\n",
+			id, time.Now().Add(a.iam.TTL+iam.RotationGrace).UTC().Format(time.RFC3339))
+	case "token-key list":
+		keys, err := a.iam.TokenKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCREATED\tNOT AFTER\tSTATE")
+		for _, k := range keys {
+			na := "-"
+			if !k.NotAfter.IsZero() {
+				na = k.NotAfter.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.CreatedAt.UTC().Format(time.RFC3339), na, k.State)
+		}
+		tw.Flush()
 	default:
 		fmt.Fprint(a.stderr, adminUsage)
 		return usageError(fmt.Sprintf("admin: unknown command %q", noun+" "+verb))

@@ -32,6 +32,9 @@ type Config struct {
 	// CmdModelRoles may register models that carry a cmd (it runs on this host).
 	CmdModelRoles []string `toml:"cmd_model_roles"` // ARKSERVE_CMD_MODEL_ROLES (comma-separated); default admin
 	TokenTTL      duration `toml:"token_ttl"`       // ARKSERVE_TOKEN_TTL; default 24h
+	// MasterKeyFile holds the master key (32 bytes, mode 0600) that seals the token keyring and the
+	// access-key secrets in the database: every server on one database needs the same one.
+	MasterKeyFile string `toml:"master_key_file"` // ARKSERVE_MASTER_KEY_FILE, --master-key-file; default DATA/token.key (made if missing)
 	// LaunchCommands start framework models (TensorFlow, PyTorch, MindSpore) that have no cmd, keyed
 	// by the model's runtime, e.g. "tf2.1-python3.7" = "exec tensorflow_model_server --port=$PORT ...".
 	LaunchCommands map[string]string `toml:"launch_commands"`
@@ -166,6 +169,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	poolMemory := fs.String("pool-memory-mb", "", "memory in MB instances may take in all (env ARKSERVE_POOL_MEMORY_MB; default: the host's MemTotal)")
 	poolGPUs := fs.String("pool-gpus", "", "GPUs instances may take in all (env ARKSERVE_POOL_GPUS; default 0)")
 	poolNPUs := fs.String("pool-npus", "", "NPUs instances may take in all (env ARKSERVE_POOL_NPUS; default 0)")
+	masterKey := fs.String("master-key-file", "", "file with the master key sealing the token keyring and access-key secrets; the same on every server of one database (env ARKSERVE_MASTER_KEY_FILE; default DATA/token.key, made if missing)")
 	poolLimits := fs.String("pool-limits", "", "auto: enforce specifications with cgroups where the host allows it; off: account only (env ARKSERVE_POOL_LIMITS; default auto)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -194,6 +198,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	env(&cfg.LogLevel, "ARKSERVE_LOG_LEVEL")
 	env(&cfg.LogFormat, "ARKSERVE_LOG_FORMAT")
 	env(&cfg.InstanceUser, "ARKSERVE_INSTANCE_USER")
+	env(&cfg.MasterKeyFile, "ARKSERVE_MASTER_KEY_FILE")
 	if v := getenv("ARKSERVE_CMD_MODEL_ROLES"); v != "" {
 		cfg.CmdModelRoles = strings.Split(v, ",")
 	}
@@ -203,7 +208,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 		}
 	}
 	for dst, v := range map[*string]string{&cfg.Listen: *listen, &cfg.DataDir: *dataDir, &cfg.Database: *database, &cfg.PublicURL: *publicURL,
-		&cfg.LogLevel: *logLevel, &cfg.LogFormat: *logFormat, &cfg.InstanceUser: *instanceUser} {
+		&cfg.LogLevel: *logLevel, &cfg.LogFormat: *logFormat, &cfg.InstanceUser: *instanceUser, &cfg.MasterKeyFile: *masterKey} {
 		if v != "" {
 			*dst = v
 		}

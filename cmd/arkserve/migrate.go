@@ -20,8 +20,9 @@ const migrateUsage = `Usage: arkserve admin migrate --from sqlite:PATH --to post
 Copies everything in a SQLite database (PATH: the arkserve.db file or the data dir that holds it)
 into PostgreSQL, in one transaction: identity, models, services, update logs, events, call
 counts, access keys, every table. The PostgreSQL database must be empty (a server that started
-on it has created its admin); --force replaces what it holds. Stop the servers first. Tokens are
-signed with DATA/token.key: give every server on PostgreSQL a copy of it.
+on it has created its admin); --force replaces what it holds. Stop the servers first. The token
+keyring and the access-key secrets are copied sealed with the master key (DATA/token.key): give
+every server on PostgreSQL that key (a copy of the file, or --master-key-file).
 `
 
 // runMigrate runs arkserve admin migrate.

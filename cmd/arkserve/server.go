@@ -73,9 +73,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.DB, err = openStore(ctx, db, m.Logger); err != nil {
 		return err
 	}
-	// The token key is still DATA/token.key: replicas on one database need the same file until
-	// the key lives in the database.
-	key, err := iam.LoadOrCreateKey(filepath.Join(dir, "token.key"))
+	// The master key seals the token keyring in the database (tokens are signed with its keys)
+	// and the access-key secrets: replicas on one database share it, nothing else.
+	key, err := loadMasterKey(cfg.MasterKeyFile, dir)
 	if err != nil {
 		return err
 	}
@@ -252,4 +252,13 @@ func localPool(dir string, capacity ark.Resources) ark.Pool {
 		created = st.ModTime().UnixMilli()
 	}
 	return ark.Pool{ID: poolID(dir), Name: "local", CPU: capacity.CPU, MemoryMB: capacity.MemoryMB, GPUs: capacity.GPU, CreatedAt: created}
+}
+
+// loadMasterKey reads the master key: file when given (it must exist), else DATA/token.key, made
+// when missing (the key of a single server, or of the first one).
+func loadMasterKey(file, dataDir string) ([]byte, error) {
+	if file != "" {
+		return iam.LoadKey(file)
+	}
+	return iam.LoadOrCreateKey(filepath.Join(dataDir, "token.key"))
 }

@@ -2,8 +2,9 @@
 // password hashing, and authenticated-encrypted tokens verified without a database round trip.
 //
 // A token is the AES-256-GCM sealed form of the principal it stands for (see token.go), so Verify
-// needs only the key and the in-memory set of revoked token ids. Everything else (authentication,
-// administration) goes through the Store.
+// needs only the keyring (keyring.go: loaded from the database, sealed with the master key) and the
+// in-memory set of revoked token ids. Everything else (authentication, administration) goes
+// through the Store.
 package iam
 
 import (
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
@@ -29,22 +31,33 @@ const KeySize = 32
 // Service authenticates users, issues and verifies tokens, and administers users, projects and
 // roles. Set the exported fields, then call Open.
 type Service struct {
-	Store  Store
-	Key    []byte        // KeySize bytes; see LoadOrCreateKey
-	TTL    time.Duration // token lifetime; 0 means DefaultTTL
-	Now    func() time.Time
-	Logger *slog.Logger
+	Store Store
+	// Key is the master key (KeySize bytes; see LoadOrCreateKey): it seals the token keyring in
+	// the database and, through HKDF, the access-key secrets, and it verifies the "ark1." tokens
+	// of earlier versions. Every server on one database needs the same.
+	Key         []byte
+	TTL         time.Duration // token lifetime; 0 means DefaultTTL
+	ReloadEvery time.Duration // how old the keyring copy may get (keyring.go); 0 means DefaultReloadEvery
+	Now         func() time.Time
+	Logger      *slog.Logger
 
-	aead   cipher.AEAD
-	skAEAD cipher.AEAD // seals access-key secrets (accesskey.go)
-	replay replayCache // signatures of state-changing signed requests (signature.go)
+	aead       cipher.AEAD // the legacy "ark1." tokens: the master key itself
+	skAEAD     cipher.AEAD // seals access-key secrets (accesskey.go)
+	masterAEAD cipher.AEAD // seals the token keyring (keyring.go)
+	replay     replayCache // signatures of state-changing signed requests (signature.go)
+
+	ring              atomic.Pointer[keyring]
+	reloadMu          sync.Mutex // serializes keyring loads
+	lastReload        time.Time  // wall clock; guarded by reloadMu
+	minReloadInterval time.Duration
 
 	mu      sync.RWMutex
 	revoked map[[tokenIDSize]byte]int64 // token id → expiry (unix seconds)
 	swept   int64                       // last sweep of revoked (unix seconds)
 }
 
-// Open checks the configuration and loads the revoked token ids that have not expired yet.
+// Open checks the configuration and the master key against the database, loads the token keyring
+// (adding its first key to an empty one) and the revoked token ids that have not expired yet.
 func (s *Service) Open(ctx context.Context) error {
 	if s.Store == nil {
 		return errors.New("iam: Store is required")
@@ -54,6 +67,12 @@ func (s *Service) Open(ctx context.Context) error {
 	}
 	if s.TTL <= 0 {
 		s.TTL = DefaultTTL
+	}
+	if s.ReloadEvery <= 0 {
+		s.ReloadEvery = DefaultReloadEvery
+	}
+	if s.minReloadInterval == 0 {
+		s.minReloadInterval = 500 * time.Millisecond
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -73,6 +92,18 @@ func (s *Service) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("iam: %w", err)
 	}
+	mAEAD, err := masterAEAD(s.Key)
+	if err != nil {
+		return fmt.Errorf("iam: %w", err)
+	}
+	s.skAEAD = skAEAD
+	s.masterAEAD = mAEAD
+	if err := s.checkMasterKey(ctx); err != nil {
+		return err
+	}
+	if err := s.ReloadKeyring(ctx); err != nil {
+		return err
+	}
 	now := s.Now()
 	stored, err := s.Store.RevokedTokens(ctx, now)
 	if err != nil {
@@ -91,7 +122,6 @@ func (s *Service) Open(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.aead = aead
-	s.skAEAD = skAEAD
 	s.revoked = revoked
 	s.swept = now.Unix()
 	s.mu.Unlock()

@@ -197,7 +197,7 @@ func TestAuthPasswordForms(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("Verify = %+v, %v\nwant %+v", got, err, want)
 			}
-			if !strings.HasPrefix(tok, "ark1.") || len(tok) > 300 {
+			if !strings.HasPrefix(tok, "ark2.") || len(tok) > 320 {
 				t.Fatalf("token %q (%d chars)", tok, len(tok))
 			}
 		}
@@ -274,7 +274,8 @@ func TestTamper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok, "ark1."))
+	prefix := tok[:len("ark2.0123456789abcdef.")]
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok, prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestTamper(t *testing.T) {
 		for _, bit := range []byte{0x01, 0x80} {
 			b := bytes.Clone(raw)
 			b[i] ^= bit
-			_, err := e.svc.Verify("ark1." + base64.RawURLEncoding.EncodeToString(b))
+			_, err := e.svc.Verify(prefix + base64.RawURLEncoding.EncodeToString(b))
 			mustCode(t, err, ark.ETokenInvalid)
 		}
 	}
@@ -297,17 +298,17 @@ func TestTamper(t *testing.T) {
 			mustCode(t, err, ark.ETokenInvalid)
 		}
 	}
-	for _, bad := range []string{"x", "ark1.", "ark1.AAAA", "ark2." + tok[5:], tok + "A", tok[:len(tok)-1], " " + tok, strings.Repeat("a", 5000)} {
+	for _, bad := range []string{"x", "ark1.", "ark1.AAAA", "ark1." + tok[5:], "ark2." + tok[len(prefix):], "ark2." + strings.Repeat("0", 16) + "." + tok[len(prefix):], tok + "A", tok[:len(tok)-1], " " + tok, strings.Repeat("a", 5000)} {
 		_, err := e.svc.Verify(bad)
 		mustCode(t, err, ark.ETokenInvalid)
 	}
 	_, err = e.svc.Verify("")
 	mustCode(t, err, ark.ETokenMissing)
 
-	// The same token under another key.
+	// The same token under another master key (and so another keyring, on another database).
 	other := make([]byte, 32)
 	rand.Read(other)
-	_, err = newService(t, e.db, other, e.clock).Verify(tok)
+	_, err = newService(t, openDB(t, filepath.Join(t.TempDir(), "other.db"), e.clock), other, e.clock).Verify(tok)
 	mustCode(t, err, ark.ETokenInvalid)
 }
 

@@ -57,6 +57,16 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 	return key, nil
 }
 
+// LoadKey returns the key stored at path (a master key file made by LoadOrCreateKey or with
+// `head -c 32 /dev/urandom`), refusing it as LoadOrCreateKey does; it never creates one.
+func LoadKey(path string) ([]byte, error) {
+	key, err := readKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("iam: master key %s: %w", path, err)
+	}
+	return key, err
+}
+
 func readKey(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -2,6 +2,7 @@ package iam
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -13,11 +14,16 @@ import (
 	"github.com/arkserve/arkserve/internal/ark"
 )
 
-// Token format, version 1:
+// Token format, version 2 (issued since the token keyring, keyring.go):
+//
+//	"ark2." + key id[16 hex] + "." + base64url-without-padding( nonce[12] || AES-256-GCM-Seal(payload, aad="ark2."+key id) )
+//
+// sealed with the keyring key of that id. Version 1, issued by earlier versions and still verified
+// (with the master key, Service.Key) until those tokens expire:
 //
 //	"ark1." + base64url-without-padding( nonce[12] || AES-256-GCM-Seal(payload, aad="ark1") )
 //
-// payload:
+// Both carry the same payload:
 //
 //	token id      16 random bytes
 //	issued_at     uvarint, unix seconds
@@ -27,8 +33,9 @@ import (
 //	6 strings     1 length byte + bytes each: user id, user name, domain id, domain name,
 //	              project id, project name (empty project = unscoped)
 //
-// The version in the prefix is also the associated data, so a later format cannot be confused
-// with this one even under the same key. A typical project-scoped token is about 230 characters.
+// The version in the prefix (and the key id) is also the associated data, so a later format cannot
+// be confused with this one even under the same key. A typical project-scoped token is about 250
+// characters.
 const (
 	tokenPrefix  = "ark1."
 	tokenIDSize  = 16
@@ -82,11 +89,21 @@ func newTokenID() ([tokenIDSize]byte, string) {
 	return id, hex.EncodeToString(id[:])
 }
 
-// issue seals p (TokenID in hex, times with second precision) into a token.
+// issue seals p (TokenID in hex, times with second precision) into a token with the keyring's
+// active key.
 func (s *Service) issue(p *ark.Principal) (string, error) {
 	if s.aead == nil {
 		return "", errNotOpen
 	}
+	k, err := s.signingKey()
+	if err != nil {
+		return "", err
+	}
+	return s.seal(p, k.aead, k.aad, tokenPrefix2+k.id+".")
+}
+
+// seal writes the token of p: prefix + base64(nonce || Seal(payload, aad)).
+func (s *Service) seal(p *ark.Principal, aead cipher.AEAD, aad []byte, prefix string) (string, error) {
 	var id [tokenIDSize]byte
 	if n, err := hex.Decode(id[:], []byte(p.TokenID)); err != nil || n != tokenIDSize {
 		return "", errors.New("iam: malformed token id")
@@ -118,10 +135,10 @@ func (s *Service) issue(p *ark.Principal) (string, error) {
 		buf = append(buf, byte(len(f)))
 		buf = append(buf, f...)
 	}
-	sealed := s.aead.Seal(buf[:nonceSize], buf[:nonceSize], buf[nonceSize:], tokenAAD)
-	out := make([]byte, len(tokenPrefix)+base64.RawURLEncoding.EncodedLen(len(sealed)))
-	copy(out, tokenPrefix)
-	base64.RawURLEncoding.Encode(out[len(tokenPrefix):], sealed)
+	sealed := aead.Seal(buf[:nonceSize], buf[:nonceSize], buf[nonceSize:], aad)
+	out := make([]byte, len(prefix)+base64.RawURLEncoding.EncodedLen(len(sealed)))
+	copy(out, prefix)
+	base64.RawURLEncoding.Encode(out[len(prefix):], sealed)
 	return string(out), nil
 }
 
@@ -134,7 +151,9 @@ type principalBox struct {
 
 // Verify checks a token and returns its principal: ark.ETokenMissing for "", ark.ETokenExpired
 // for an expired token, ark.ETokenInvalid for anything malformed, tampered with, sealed with
-// another key, or revoked. It touches no database. A principal without ProjectID comes from an
+// another key or a retired one, or revoked. It touches no database, except to reload the keyring
+// (keyring.go) when the token names a key id this server does not know or the copy is older than
+// ReloadEvery. A principal without ProjectID comes from an
 // unscoped token; callers of project APIs answer ark.ETokenNoProject for it.
 func (s *Service) Verify(token string) (*ark.Principal, error) {
 	if token == "" {
@@ -143,10 +162,31 @@ func (s *Service) Verify(token string) (*ark.Principal, error) {
 	if s.aead == nil {
 		return nil, errNotOpen
 	}
-	if len(token) > maxTokenLen || !strings.HasPrefix(token, tokenPrefix) {
+	if len(token) > maxTokenLen {
 		return nil, errInvalid()
 	}
-	enc := token[len(tokenPrefix):]
+	var (
+		aead     cipher.AEAD
+		aad      []byte
+		enc      string
+		notAfter int64 // of the key; 0: none
+	)
+	switch {
+	case strings.HasPrefix(token, tokenPrefix2):
+		rest := token[len(tokenPrefix2):]
+		if len(rest) <= keyIDLen || rest[keyIDLen] != '.' {
+			return nil, errInvalid()
+		}
+		k := s.verifyingKey(rest[:keyIDLen])
+		if k == nil || k.aead == nil {
+			return nil, errInvalid() // unknown, retired or not ours
+		}
+		aead, aad, notAfter, enc = k.aead, k.aad, k.notAfter, rest[keyIDLen+1:]
+	case strings.HasPrefix(token, tokenPrefix):
+		aead, aad, enc = s.aead, tokenAAD, token[len(tokenPrefix):]
+	default:
+		return nil, errInvalid()
+	}
 	// One buffer: 32 bytes for the hex token id, then the decoded token; the payload is opened in
 	// place and the strings are sliced out of a single string conversion.
 	raw := make([]byte, 2*tokenIDSize+strictB64.DecodedLen(len(enc)))
@@ -155,7 +195,7 @@ func (s *Service) Verify(token string) (*ark.Principal, error) {
 		return nil, errInvalid()
 	}
 	sealed := raw[2*tokenIDSize : 2*tokenIDSize+n]
-	payload, err := s.aead.Open(sealed[nonceSize:nonceSize], sealed[:nonceSize], sealed[nonceSize:], tokenAAD)
+	payload, err := aead.Open(sealed[nonceSize:nonceSize], sealed[:nonceSize], sealed[nonceSize:], aad)
 	if err != nil || len(payload) < tokenIDSize {
 		return nil, errInvalid()
 	}
@@ -200,7 +240,11 @@ func (s *Service) Verify(token string) (*ark.Principal, error) {
 	}
 
 	exp := int64(iat + life)
-	if s.Now().Unix() >= exp {
+	now := s.Now().Unix()
+	if notAfter != 0 && now >= notAfter {
+		return nil, errInvalid() // the key is retired (as if unknown, whether or not it is loaded)
+	}
+	if now >= exp {
 		return nil, errExpired()
 	}
 	s.mu.RLock()
