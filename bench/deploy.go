@@ -43,6 +43,19 @@ func benchTemp(name string) (string, error) {
 	return dir, os.Chmod(dir, 0o755)
 }
 
+// prepare makes a benchmark's temp dir (benchTemp) and builds arkserve into it; the caller removes
+// tmp. On error nothing is left behind.
+func prepare(name string) (tmp, bin string, err error) {
+	if tmp, err = benchTemp(name); err != nil {
+		return "", "", err
+	}
+	if bin, err = buildArkserve(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", err
+	}
+	return tmp, bin, nil
+}
+
 // registerModel registers the model in dir (runtime arkserve: the server runs it with its bundled
 // model server) and returns its id.
 func (a *arkserve) registerModel(ctx context.Context, dir, version string) (string, error) {

@@ -23,15 +23,11 @@ func benchFootprint(ctx context.Context, args []string) error {
 		return err
 	}
 	header("footprint")
-	tmp, err := benchTemp("footprint")
+	tmp, bin, err := prepare("footprint")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildArkserve(tmp)
-	if err != nil {
-		return err
-	}
 	empty, full := filepath.Join(tmp, "empty"), filepath.Join(tmp, "full")
 	if _, _, err := bootstrapDataDir(bin, empty); err != nil {
 		return err

@@ -25,29 +25,22 @@ func benchGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	header("gateway")
-	tmp, err := benchTemp("gateway")
+	tmp, bin, err := prepare("gateway")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildArkserve(tmp)
-	if err != nil {
-		return err
-	}
 	modelDir := filepath.Join(tmp, "model")
 	if err := writeBenchModel(modelDir); err != nil {
 		return err
 	}
 	// Limits off: the instance's specification (0.25 CPU) would otherwise cap both figures and
 	// hide the gateway's own cost.
-	a, err := startArkserve(bin, filepath.Join(tmp, "data"), "--pool-limits", *limits)
+	a, err := startLoggedIn(bin, filepath.Join(tmp, "data"), "--pool-limits", *limits)
 	if err != nil {
 		return err
 	}
 	defer a.stop()
-	if err := a.login(); err != nil {
-		return err
-	}
 	mid, err := a.registerModel(ctx, modelDir, "1.0.0")
 	if err != nil {
 		return err

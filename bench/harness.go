@@ -270,17 +270,27 @@ func (a *arkserve) call(ctx context.Context, method, path string, in, out any) (
 	return b, nil
 }
 
+// startLoggedIn is startArkserve followed by login; the server is stopped when login fails.
+func startLoggedIn(bin, dataDir string, extra ...string) (*arkserve, error) {
+	a, err := startArkserve(bin, dataDir, extra...)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.login(); err != nil {
+		a.stop()
+		return nil, err
+	}
+	return a, nil
+}
+
 // bootstrapDataDir starts a server once on a fresh data dir (creating the admin, the project and
 // the token key), reads the project and user ids, and stops it.
 func bootstrapDataDir(bin, dataDir string) (project, user string, err error) {
-	a, err := startArkserve(bin, dataDir)
+	a, err := startLoggedIn(bin, dataDir)
 	if err != nil {
 		return "", "", err
 	}
 	defer a.stop()
-	if err := a.login(); err != nil {
-		return "", "", err
-	}
 	return a.project, a.user, nil
 }
 

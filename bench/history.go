@@ -118,10 +118,15 @@ func benchHistory(ctx context.Context, args []string) error {
 	if *pgServer != "" {
 		var pgKinds []historyKind
 		stores := map[string]historyStore{}
+		tmp, bin, err := prepare("pg") // arkserve admin migrate makes the copies
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
 		for _, db := range []struct {
 			name, path string
 		}{{"small", smallPath}, {"large", bigPath}} {
-			st, err := postgresCopy(ctx, *pgServer, "arkbench_history_"+db.name, db.path)
+			st, err := postgresCopy(ctx, bin, *pgServer, "arkbench_history_"+db.name, db.path)
 			if err != nil {
 				return err
 			}
@@ -220,9 +225,9 @@ func historyQueries(ctx context.Context, kinds []historyKind, queries int, phase
 }
 
 // postgresCopy creates (afresh) the database name on the PostgreSQL server at serverDSN, copies the
-// SQLite database at path into it with arkserve admin migrate (the real tool, which copies rows as
+// SQLite database at path into it with bin admin migrate (the real tool, which copies rows as
 // they are), and opens the PostgreSQL store on it.
-func postgresCopy(ctx context.Context, serverDSN, name, path string) (historyStore, error) {
+func postgresCopy(ctx context.Context, bin, serverDSN, name, path string) (historyStore, error) {
 	conn, err := pgx.Connect(ctx, serverDSN)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -240,15 +245,6 @@ func postgresCopy(ctx context.Context, serverDSN, name, path string) (historySto
 	}
 	u.Path = "/" + name
 	dsn := u.String()
-	tmp, err := os.MkdirTemp("", "arkbench-pg-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	bin, err := buildArkserve(tmp)
-	if err != nil {
-		return nil, err
-	}
 	t0 := time.Now()
 	cmd := exec.CommandContext(ctx, bin, "admin", "migrate", "--from", "sqlite:"+path, "--to", dsn)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

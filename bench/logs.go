@@ -27,16 +27,12 @@ func benchLogs(ctx context.Context, args []string) error {
 		return err
 	}
 	header("logs")
-	tmp, err := benchTemp("logs")
+	tmp, bin, err := prepare("logs")
 	if err != nil {
 		return err
 	}
 	if !*keep {
 		defer os.RemoveAll(tmp)
-	}
-	bin, err := buildArkserve(tmp)
-	if err != nil {
-		return err
 	}
 	data := filepath.Join(tmp, "data")
 	pid, uid, err := bootstrapDataDir(bin, data)
@@ -55,14 +51,11 @@ func benchLogs(ctx context.Context, args []string) error {
 		}
 		plans[n] = p
 	}
-	a, err := startArkserve(bin, data)
+	a, err := startLoggedIn(bin, data)
 	if err != nil {
 		return err
 	}
 	defer a.stop()
-	if err := a.login(); err != nil {
-		return err
-	}
 	paths := map[int]string{}
 	var files []string
 	for _, n := range sizes {

@@ -30,15 +30,11 @@ func benchRollout(ctx context.Context, args []string) error {
 		return err
 	}
 	header("rollout")
-	tmp, err := benchTemp("rollout")
+	tmp, bin, err := prepare("rollout")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildArkserve(tmp)
-	if err != nil {
-		return err
-	}
 	modelDir := filepath.Join(tmp, "model")
 	if err := writeBenchModel(modelDir); err != nil {
 		return err
@@ -58,14 +54,11 @@ func benchRollout(ctx context.Context, args []string) error {
 	fmt.Printf("T = %v; real time to ready (model server started directly, median of 3): %s ms (%s .. %s); load %s\n\n",
 		*delay, ms(treal), ms(direct[0]), ms(direct[2]), loadavg())
 
-	a, err := startArkserve(bin, filepath.Join(tmp, "data"), "--pool-cpu", "64", "--pool-memory-mb", "65536", "--pool-limits", *limits)
+	a, err := startLoggedIn(bin, filepath.Join(tmp, "data"), "--pool-cpu", "64", "--pool-memory-mb", "65536", "--pool-limits", *limits)
 	if err != nil {
 		return err
 	}
 	defer a.stop()
-	if err := a.login(); err != nil {
-		return err
-	}
 	mid, err := a.registerModel(ctx, modelDir, "1.0.0")
 	if err != nil {
 		return err
