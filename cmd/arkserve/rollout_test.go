@@ -42,6 +42,17 @@ func (in *inferer) ask(sid string) (int, string, error) {
 	return resp.StatusCode, strings.TrimSpace(string(b)), err
 }
 
+// startLoggedIn starts a server on a fresh data dir (closed when the test ends) and returns it with
+// a client logged in as admin and the project id.
+func startLoggedIn(t *testing.T) (*Main, *client, string) {
+	t.Helper()
+	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
+	m := MustRunMain(t, dataDir(t))
+	t.Cleanup(func() { m.Close() })
+	c := newClient(t, m)
+	return m, c, c.login()
+}
+
 // conf is one config entry with rolling bounds and a 2 s grace period.
 func conf(modelID string, weight, n int, surge, unavailable float64) map[string]any {
 	return map[string]any{"model_id": modelID, "weight": weight, "instance_count": n,
@@ -85,11 +96,7 @@ func newestResult(doc map[string]any) any {
 // while four clients send requests through the gateway: no request fails, and the process table
 // never shows more than 4 instances.
 func TestRollingUpdateUnderTraffic(t *testing.T) {
-	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
-	m := MustRunMain(t, dataDir(t))
-	defer m.Close()
-	c := newClient(t, m)
-	pid := c.login()
+	m, c, pid := startLoggedIn(t)
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	v2 := c.createModel(pid, "echo", "1.0.2", httpServerCmd)
 	sid := c.deployWait(pid, "rolling", conf(v1, 100, 3, 1, 0))
@@ -173,11 +180,7 @@ func TestRollingUpdateUnderTraffic(t *testing.T) {
 // TestWeightsAndRollback: 80/20 weights hold over 10,000 requests; a broken version fails, is
 // rolled back, and the previous configuration answers throughout.
 func TestWeightsAndRollback(t *testing.T) {
-	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
-	m := MustRunMain(t, dataDir(t))
-	defer m.Close()
-	c := newClient(t, m)
-	pid := c.login()
+	_, c, pid := startLoggedIn(t)
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	v2 := c.createModel(pid, "echo", "1.0.2", httpServerCmd)
 	bad := c.createModel(pid, "echo", "1.0.9", "echo broken model >&2; exit 3")
@@ -255,11 +258,7 @@ func TestWeightsAndRollback(t *testing.T) {
 // TestStopStart: PUT status stopped and running end stopped and running with their events, and
 // the gateway answers 503 while the service is stopped.
 func TestStopStart(t *testing.T) {
-	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
-	m := MustRunMain(t, dataDir(t))
-	defer m.Close()
-	c := newClient(t, m)
-	pid := c.login()
+	_, c, pid := startLoggedIn(t)
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	sid := c.deploy(pid, "stopstart", v1, nil)
 	c.waitFinal(pid, sid)

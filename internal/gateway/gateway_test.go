@@ -369,10 +369,9 @@ func TestDrain(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	g.Drain(ctx, "c")
-	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("Drain of a busy instance returned after %v; want when ctx ends (50ms)", d)
+	g.Drain(ctx, "c") // the request never ends: only ctx can end the wait
+	if ctx.Err() == nil {
+		t.Fatal("Drain of a busy instance returned before its context ended")
 	}
 }
 
