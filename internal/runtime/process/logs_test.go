@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/arkserve/arkserve/internal/runtime/process"
 )
 
 // TestLogsBoundedAndKept: an instance that writes more than MaxLogBytes keeps only the newer
@@ -65,5 +67,21 @@ func TestLogsBoundedAndKept(t *testing.T) {
 		if strings.Contains(p, in.ID) {
 			t.Errorf("the oldest log %s was not removed", p)
 		}
+	}
+}
+
+// TestUsage: a running instance's process group uses memory; a stopped one reports nothing.
+func TestUsage(t *testing.T) {
+	rt := newRuntime(t)
+	in := start(t, rt, spec(t, nil))
+	mustReady(t, in)
+	if u := in.Usage(); u.MemoryMB <= 0 || u.CPUSeconds < 0 {
+		t.Errorf("Usage of a running instance = %+v; want resident memory", u)
+	}
+	if err := in.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if u := in.Usage(); u != (process.Usage{}) {
+		t.Errorf("Usage of a stopped instance = %+v; want zero", u)
 	}
 }

@@ -83,6 +83,10 @@ type Runtime struct {
 
 	mu   sync.Mutex
 	live map[string]*Instance // instances this Runtime started and has not seen stopped, by id
+
+	usageMu sync.Mutex
+	usage   map[int]Usage // by process group, read at usageAt (usage.go)
+	usageAt time.Time
 }
 
 // Spec describes one instance to start.
