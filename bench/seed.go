@@ -86,8 +86,13 @@ func replay(ctx context.Context, db *sqlite.DB, p seedPlan, models [2]*ark.Model
 	if err != nil {
 		return fmt.Errorf("create service: %w", err)
 	}
+	// The engine's writes carry the service's lease.
+	lease, _, err := db.AcquireLease(ctx, id, "bench-seed", time.Hour)
+	if err != nil {
+		return err
+	}
 	tick()
-	if _, err := db.FinishUpdate(ctx, id, entry.UpdateTime, ark.ResultSuccess, running,
+	if _, err := db.FinishUpdate(ctx, lease, entry.UpdateTime, ark.ResultSuccess, running,
 		ark.NormalEvent(fmt.Sprintf(ark.EventStarted, name))); err != nil {
 		return err
 	}
@@ -98,7 +103,7 @@ func replay(ctx context.Context, db *sqlite.DB, p seedPlan, models [2]*ark.Model
 			return fmt.Errorf("update %d: %w", k, err)
 		}
 		tick()
-		if _, err := db.FinishUpdate(ctx, id, entry.UpdateTime, ark.ResultSuccess, running,
+		if _, err := db.FinishUpdate(ctx, lease, entry.UpdateTime, ark.ResultSuccess, running,
 			ark.NormalEvent("The service has been updated.")); err != nil {
 			return err
 		}
@@ -109,7 +114,7 @@ func replay(ctx context.Context, db *sqlite.DB, p seedPlan, models [2]*ark.Model
 		return fmt.Errorf("stop: %w", err)
 	}
 	tick()
-	return db.SetStatus(ctx, id, ark.StatusChange{Status: ark.StatusStopped}, ark.NormalEvent(ark.EventStopped))
+	return db.SetStatus(ctx, lease, ark.StatusChange{Status: ark.StatusStopped}, ark.NormalEvent(ark.EventStopped))
 }
 
 // Columns that hold epoch milliseconds (0 = none), shifted per service.

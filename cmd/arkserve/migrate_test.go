@@ -187,7 +187,7 @@ func TestAdminMigrate(t *testing.T) {
 	pr, err2 := pg.RevokedTokens(ctx, clock)
 	must(t, err1, err2)
 	same("revoked tokens", lr, pr)
-	ids, err := lite.ServicesToReconcile(ctx)
+	ids, err := lite.ServicesToReconcile(ctx, "test")
 	must(t, err)
 	for _, id := range ids {
 		ls, ld, err1 := lite.ServiceByID(ctx, id)
@@ -197,7 +197,9 @@ func TestAdminMigrate(t *testing.T) {
 	}
 
 	// The copy goes on where the source stopped: new events get new ids.
-	must(t, pg.SetStatus(ctx, ids[0], ark.StatusChange{Status: ark.StatusRunning}, ark.Event{Info: "after the migration"}))
+	lease, _, err := pg.AcquireLease(ctx, ids[0], "test", time.Minute)
+	must(t, err)
+	must(t, pg.SetStatus(ctx, lease, ark.StatusChange{Status: ark.StatusRunning}, ark.Event{Info: "after the migration"}))
 
 	// The admin commands work on the copy.
 	stdout.Reset()
@@ -264,7 +266,9 @@ func populate(t *testing.T, db *sqlite.DB, advance func(time.Duration)) []string
 	finish := func(id, result string) {
 		l, err := db.RunningUpdate(ctx, id)
 		must(t, err)
-		ok, err := db.FinishUpdate(ctx, id, l.UpdateTime, result, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
+		lease, _, err := db.AcquireLease(ctx, id, "test", time.Minute)
+		must(t, err)
+		ok, err := db.FinishUpdate(ctx, lease, l.UpdateTime, result, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
 			ark.Event{Type: ark.EventAbnormal, Info: "finished " + result})
 		must(t, err)
 		if !ok {

@@ -72,7 +72,9 @@ func newInferEnv(t *testing.T, inference bool) *inferEnv {
 			Config: []ark.ServiceConfig{{ModelID: m.ID, Weight: 100, InstanceCount: 1}}}
 		_, err := db.CreateService(ctx, s)
 		must(t, err)
-		must(t, db.SetStatus(ctx, s.ID, ark.StatusChange{Status: ark.StatusRunning, Progress: 100}))
+		lease, _, err := db.AcquireLease(ctx, s.ID, "test", time.Minute)
+		must(t, err)
+		must(t, db.SetStatus(ctx, lease, ark.StatusChange{Status: ark.StatusRunning, Progress: 100}))
 		*id = s.ID
 	}
 	inst := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
 )
@@ -52,7 +53,9 @@ func TestLogsCache(t *testing.T) {
 		t.Fatalf("GET the logs with a token of another project: %d %v; want 403", status, doc)
 	}
 
-	_, err = e.db.FinishUpdate(ctx, sid, ut, ark.ResultSuccess, ark.StatusChange{Status: ark.StatusRunning, Progress: 100})
+	lease, _, err := e.db.AcquireLease(ctx, sid, "test", time.Minute)
+	must(t, err)
+	_, err = e.db.FinishUpdate(ctx, lease, ut, ark.ResultSuccess, ark.StatusChange{Status: ark.StatusRunning, Progress: 100})
 	must(t, err)
 	check(logs, "[SUCCESS]")
 	check(one, "[SUCCESS]")

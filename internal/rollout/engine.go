@@ -79,6 +79,14 @@ type Engine struct {
 	Workers int
 	// Now is the clock for schedules (default time.Now).
 	Now func() time.Time
+	// Holder is this replica's identity in service leases: the engine drives a service only while
+	// it holds the service's lease (several servers may share one database). Keep it stable
+	// across restarts of the same replica so that a restarted replica takes its services back at
+	// once; two running engines must never share it. Default: a random id.
+	Holder string
+	// LeaseTTL is how long a lease lasts unrenewed (default DefaultLeaseTTL); the engine renews
+	// its leases every third of it.
+	LeaseTTL time.Duration
 
 	initOnce sync.Once
 	q        *queue
@@ -88,6 +96,7 @@ type Engine struct {
 	// reads routes. It is never held across a Store, Runtime or Router call.
 	mu      sync.Mutex
 	svcs    map[string]*svcState
+	leases  map[string]held // by service id
 	running bool
 
 	// watchers are the goroutines that follow each started instance (readiness, then liveness and
@@ -168,6 +177,10 @@ func (e *Engine) init() {
 	e.initOnce.Do(func() {
 		e.q = newQueue()
 		e.svcs = map[string]*svcState{}
+		e.leases = map[string]held{}
+		if e.Holder == "" {
+			e.Holder = ark.NewHexID()
+		}
 	})
 }
 
@@ -224,16 +237,21 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.work(ctx)
 		}()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		e.resync(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		e.renew(ctx)
 	}()
 
 	<-ctx.Done()
 	e.q.close()
 	wg.Wait()
 	e.stopEverything(ctx)
+	e.releaseAll(ctx)
 	e.watchers.Wait()
 	return nil
 }
@@ -244,7 +262,10 @@ func (e *Engine) work(ctx context.Context) {
 		if !ok {
 			return
 		}
-		if err := e.reconcile(ctx, id); err != nil && ctx.Err() == nil {
+		switch err := e.reconcile(ctx, id); {
+		case isLeaseLost(err):
+			e.lost(ctx, id)
+		case err != nil && ctx.Err() == nil:
 			// The next resync (or notification) tries again.
 			e.log().Warn("reconcile service", "service", id, "err", err)
 		}
@@ -260,7 +281,7 @@ func (e *Engine) resync(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		ids, err := e.Store.ServicesToReconcile(ctx)
+		ids, err := e.Store.ServicesToReconcile(ctx, e.Holder)
 		if err != nil && ctx.Err() == nil {
 			e.log().Warn("list services to reconcile", "err", err)
 		}

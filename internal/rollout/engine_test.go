@@ -39,7 +39,7 @@ func run(t *testing.T, store *testStore, dir string, mod func(*Engine)) *harness
 	t.Helper()
 	rt := &process.Runtime{Dir: dir, Logger: slog.New(slog.DiscardHandler)}
 	e := &Engine{Store: store, Runtime: ProcessRuntime(rt), Logger: slog.New(slog.DiscardHandler),
-		ResyncInterval: 100 * time.Millisecond, DefaultDeployTimeout: 30 * time.Second}
+		ResyncInterval: 100 * time.Millisecond, DefaultDeployTimeout: 30 * time.Second, Holder: testHolder}
 	if mod != nil {
 		mod(e)
 	}
@@ -393,7 +393,7 @@ func TestRestartMidUpdateRollsBack(t *testing.T) {
 	v1, bad := addModel(t, store, "1.0.1"), addModel(t, store, "1.0.9", "TESTMODEL_EXIT=3")
 	id := store.userDeploy("echo", []ark.ServiceConfig{conf(v1, 100, 1)})
 	// The first deployment succeeded before.
-	if ok, err := store.FinishUpdate(context.Background(), id, firstEntry(t, store.get(id)), ark.ResultSuccess,
+	if ok, err := store.FinishUpdate(context.Background(), store.lease(id), firstEntry(t, store.get(id)), ark.ResultSuccess,
 		ark.StatusChange{Status: ark.StatusRunning, Progress: 100}); err != nil || !ok {
 		t.Fatalf("FinishUpdate = %v, %v", ok, err)
 	}
@@ -453,9 +453,9 @@ func TestSecretsStayOutOfEvents(t *testing.T) {
 // engine finishes it.
 type finishedElsewhere struct{ *testStore }
 
-func (f finishedElsewhere) FinishUpdate(ctx context.Context, serviceID string, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
-	f.testStore.FinishUpdate(ctx, serviceID, updateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "cancelled"})
-	return f.testStore.FinishUpdate(ctx, serviceID, updateTime, result, st, events...)
+func (f finishedElsewhere) FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
+	f.testStore.FinishUpdate(ctx, l, updateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "cancelled"})
+	return f.testStore.FinishUpdate(ctx, l, updateTime, result, st, events...)
 }
 
 func TestEntryFinishedElsewhere(t *testing.T) {

@@ -25,8 +25,19 @@ const (
 const tailLines = 10
 
 // reconcile makes one service's instances match its desired state. The queue guarantees that only
-// one reconcile runs per service at a time.
+// one reconcile runs per service at a time in this engine, the service's lease that only this
+// engine's replica drives it.
 func (e *Engine) reconcile(ctx context.Context, id string) error {
+	owned, err := e.own(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !owned {
+		// Another replica drives the service (or it no longer exists): nothing of it may run
+		// here.
+		e.stopService(ctx, id)
+		return nil
+	}
 	svc, deleted, err := e.Store.ServiceByID(ctx, id)
 	if ark.ErrorCode(err) == ark.EServiceNotFound {
 		e.stopService(ctx, id)
@@ -38,7 +49,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	if deleted || svc.Status == ark.StatusDeleting {
 		e.stopService(ctx, id)
 		if deleted {
-			return e.Store.PurgeService(ctx, id)
+			return e.Store.PurgeService(ctx, e.held(id))
 		}
 		return nil
 	}
@@ -49,7 +60,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	st := e.state(id)
 	if e.dueNow(svc, st) {
 		// The schedule's time is up: stop the service (an update in progress is abandoned).
-		if err := e.Store.SetStatus(ctx, id, ark.StatusChange{Status: ark.StatusStopping},
+		if err := e.Store.SetStatus(ctx, e.held(id), ark.StatusChange{Status: ark.StatusStopping},
 			normal(ark.EventAutoStopped)); err != nil {
 			return err
 		}
@@ -69,7 +80,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		return e.keep(ctx, svc, st)
 	default: // failed: nothing runs
 		e.stopService(ctx, id)
-		return nil
+		return e.releaseLease(ctx, id)
 	}
 }
 
@@ -107,15 +118,18 @@ func (e *Engine) stop(ctx context.Context, svc *ark.Service, entry *ark.UpdateLo
 	e.stopService(ctx, svc.ID)
 	stopped := ark.StatusChange{Status: ark.StatusStopped}
 	if entry != nil {
-		if _, err := e.Store.FinishUpdate(ctx, svc.ID, entry.UpdateTime, ark.ResultFail, stopped,
+		if _, err := e.Store.FinishUpdate(ctx, e.held(svc.ID), entry.UpdateTime, ark.ResultFail, stopped,
 			ark.Event{Type: ark.EventAbnormal, Info: eventUpdateStopped}); err != nil {
 			return err
 		}
 	}
 	if svc.Status == ark.StatusStopping {
-		return e.Store.SetStatus(ctx, svc.ID, stopped, normal(ark.EventStopped))
+		if err := e.Store.SetStatus(ctx, e.held(svc.ID), stopped, normal(ark.EventStopped)); err != nil {
+			return err
+		}
 	}
-	return nil
+	// Nothing to drive until the service is started again, maybe through another replica.
+	return e.releaseLease(ctx, svc.ID)
 }
 
 // update carries out a RUNNING entry one rolling step at a time, and finishes it.
@@ -192,7 +206,7 @@ func (e *Engine) failUpdate(ctx context.Context, svc *ark.Service, st *svcState,
 // record finishes an entry in the store. When the entry was finished by someone else meanwhile,
 // the service is looked at again: its desired state is whatever that writer left.
 func (e *Engine) record(ctx context.Context, svcID string, st *svcState, f *finish) error {
-	ok, err := e.Store.FinishUpdate(ctx, svcID, f.updateTime, f.result, f.change, f.events...)
+	ok, err := e.Store.FinishUpdate(ctx, e.held(svcID), f.updateTime, f.result, f.change, f.events...)
 	if err != nil {
 		return err
 	}
@@ -231,7 +245,7 @@ func (e *Engine) start(ctx context.Context, svc *ark.Service, st *svcState) erro
 	if !p.complete {
 		return e.progress(ctx, svc.ID, t, p)
 	}
-	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
+	return e.Store.SetStatus(ctx, e.held(svc.ID), ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
 		append(p.events, normal(fmt.Sprintf(ark.EventStarted, svc.Name)))...)
 }
 
@@ -239,7 +253,7 @@ func (e *Engine) start(ctx context.Context, svc *ark.Service, st *svcState) erro
 func (e *Engine) failStart(ctx context.Context, svc *ark.Service, st *svcState, what, tail string) error {
 	e.stopMembers(ctx, svc.ID, st, e.members(st, func(*member) bool { return true }))
 	e.log().Warn("starting the service failed", "service", svc.ID, "reason", what)
-	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: what},
+	return e.Store.SetStatus(ctx, e.held(svc.ID), ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: what},
 		abnormal(withTail(what, tail)), abnormal(fmt.Sprintf(ark.EventStartFailed, svc.Name)))
 }
 
@@ -262,7 +276,7 @@ func (e *Engine) keep(ctx context.Context, svc *ark.Service, st *svcState) error
 		// Nothing runs here although the service is running: the server restarted.
 		e.log().Info("starting service instances again", "service", svc.ID)
 		t.restoring = true
-		if err := e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: ark.StatusConcerning, Progress: 100},
+		if err := e.Store.SetStatus(ctx, e.held(svc.ID), ark.StatusChange{Status: ark.StatusConcerning, Progress: 100},
 			normal(eventRestoring)); err != nil {
 			return err
 		}
@@ -293,7 +307,7 @@ func (e *Engine) keep(ctx context.Context, svc *ark.Service, st *svcState) error
 	if status == svc.Status && len(events) == 0 {
 		return nil
 	}
-	return e.Store.SetStatus(ctx, svc.ID, ark.StatusChange{Status: status, Progress: 100}, events...)
+	return e.Store.SetStatus(ctx, e.held(svc.ID), ark.StatusChange{Status: status, Progress: 100}, events...)
 }
 
 // targetFor returns the target for a configuration: the current one when nothing changed, else a
@@ -447,7 +461,7 @@ func (e *Engine) progress(ctx context.Context, svcID string, t *target, p stepRe
 	if same && len(p.events) == 0 {
 		return nil
 	}
-	if err := e.Store.SetStatus(ctx, svcID, ark.StatusChange{Status: ark.StatusDeploying, Progress: pc}, p.events...); err != nil {
+	if err := e.Store.SetStatus(ctx, e.held(svcID), ark.StatusChange{Status: ark.StatusDeploying, Progress: pc}, p.events...); err != nil {
 		return err
 	}
 	e.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
 	"github.com/arkserve/arkserve/internal/sqlite"
@@ -39,6 +40,22 @@ func (s *testStore) must(err error) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// testHolder is the replica identity of the tests' engines: a test that plays an engine that ran
+// before (a server restart) writes with a lease of the same holder, as a replica does across its
+// restarts.
+const testHolder = "replica-1"
+
+// lease acquires the service's lease for testHolder.
+func (s *testStore) lease(id string) ark.Lease {
+	s.t.Helper()
+	l, ok, err := s.AcquireLease(context.Background(), id, testHolder, time.Minute)
+	s.must(err)
+	if !ok {
+		s.t.Fatalf("AcquireLease(%s): not acquired", id)
+	}
+	return l
 }
 
 func (s *testStore) addModel(m *ark.Model) {

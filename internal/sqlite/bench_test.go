@@ -38,8 +38,9 @@ func BenchmarkUpdateLogs(b *testing.B) {
 			clock := time.UnixMilli(1_700_000_000_000)
 			db.Now = func() time.Time { clock = clock.Add(time.Second); return clock }
 			e, err := db.CreateService(ctx, s)
+			lease, _, err := db.AcquireLease(ctx, s.ID, "bench", time.Hour)
 			for k := 1; err == nil; k++ {
-				if _, err = db.FinishUpdate(ctx, s.ID, e.UpdateTime, ark.ResultSuccess, running); err != nil || k == n {
+				if _, err = db.FinishUpdate(ctx, lease, e.UpdateTime, ark.ResultSuccess, running); err != nil || k == n {
 					break
 				}
 				_, e, err = db.UpdateService(ctx, p.ID, s.ID, ark.ServiceUpdate{Config: cfg(k)})

@@ -9,12 +9,14 @@ import (
 	"github.com/arkserve/arkserve/internal/ark"
 )
 
-// ServicesToReconcile returns the services the engine has to look at: deleted ones, those deploying,
-// stopping, running or concerning, and those with a RUNNING update-log entry.
-func (db *DB) ServicesToReconcile(ctx context.Context) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id FROM services WHERE deleted = 1 OR status IN (?, ?, ?, ?, ?)
-		UNION SELECT service_id FROM update_logs WHERE result = 'RUNNING'`,
-		ark.StatusDeploying, ark.StatusStopping, ark.StatusRunning, ark.StatusConcerning, ark.StatusDeleting)
+// ServicesToReconcile returns the services the engine has to look at (deleted ones, those deploying,
+// stopping, running or concerning, and those with a RUNNING update-log entry) that holder holds or
+// may acquire: no other holder's lease on them has yet to expire.
+func (db *DB) ServicesToReconcile(ctx context.Context, holder string) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT c.id FROM (SELECT id FROM services WHERE deleted = 1 OR status IN (?, ?, ?, ?, ?)
+			UNION SELECT service_id FROM update_logs WHERE result = 'RUNNING') AS c
+		WHERE NOT EXISTS (SELECT 1 FROM service_leases l WHERE l.service_id = c.id AND l.holder <> ? AND l.expires_at > ?)`,
+		ark.StatusDeploying, ark.StatusStopping, ark.StatusRunning, ark.StatusConcerning, ark.StatusDeleting, holder, db.nowMs())
 	if err != nil {
 		return nil, err
 	}
@@ -45,20 +47,25 @@ func (db *DB) RunningUpdate(ctx context.Context, serviceID string) (*ark.UpdateL
 // FinishUpdate ends a RUNNING entry with SUCCESS or FAIL, sets the service's status and appends the
 // events, in one transaction. On FAIL with a previous configuration the service's desired config
 // (and its update_time) go back to it. It reports false, changing nothing, when the entry is not
-// RUNNING (finished entries are never edited).
-func (db *DB) FinishUpdate(ctx context.Context, serviceID string, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
+// RUNNING (finished entries are never edited), and ark.ErrLeaseLost when l is no longer the
+// service's lease.
+func (db *DB) FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
 	if result != ark.ResultSuccess && result != ark.ResultFail {
 		return false, errors.New("sqlite: FinishUpdate result must be SUCCESS or FAIL")
 	}
+	serviceID := l.ServiceID
 	done := false
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		l, err := scanLog(tx.QueryRowContext(ctx, `SELECT `+logCols+` FROM update_logs WHERE service_id = ? AND update_time = ?`, serviceID, updateTime))
+		if err := checkLease(ctx, tx, l); err != nil {
+			return err
+		}
+		e, err := scanLog(tx.QueryRowContext(ctx, `SELECT `+logCols+` FROM update_logs WHERE service_id = ? AND update_time = ?`, serviceID, updateTime))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if l.Result != ark.ResultRunning {
+		if e.Result != ark.ResultRunning {
 			return nil
 		}
 		ms := db.nowMs()
@@ -66,9 +73,9 @@ func (db *DB) FinishUpdate(ctx context.Context, serviceID string, updateTime int
 			result, ms, serviceID, updateTime); err != nil {
 			return err
 		}
-		final := l.Config
-		if result == ark.ResultFail && len(l.Previous) > 0 {
-			final = l.Previous
+		final := e.Config
+		if result == ark.ResultFail && len(e.Previous) > 0 {
+			final = e.Previous
 			// The configuration in force is again that of the newest entry before this one that did
 			// not fail.
 			var prevTime int64
@@ -116,21 +123,29 @@ func setStatus(ctx context.Context, tx *sql.Tx, serviceID string, st ark.StatusC
 	return err
 }
 
-// SetStatus sets a live service's status, progress and error message and appends the events.
-func (db *DB) SetStatus(ctx context.Context, serviceID string, st ark.StatusChange, events ...ark.Event) error {
+// SetStatus sets a live service's status, progress and error message and appends the events;
+// ark.ErrLeaseLost when l is no longer the service's lease.
+func (db *DB) SetStatus(ctx context.Context, l ark.Lease, st ark.StatusChange, events ...ark.Event) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		ms := db.nowMs()
-		if err := setStatus(ctx, tx, serviceID, st, ms); err != nil {
+		if err := checkLease(ctx, tx, l); err != nil {
 			return err
 		}
-		return addEvents(ctx, tx, serviceID, ms, events...)
+		ms := db.nowMs()
+		if err := setStatus(ctx, tx, l.ServiceID, st, ms); err != nil {
+			return err
+		}
+		return addEvents(ctx, tx, l.ServiceID, ms, events...)
 	})
 }
 
-// PurgeService removes a deleted service with its update logs and events.
-func (db *DB) PurgeService(ctx context.Context, serviceID string) error {
+// PurgeService removes a deleted service with its update logs, events and lease; ark.ErrLeaseLost
+// when l is no longer the service's lease.
+func (db *DB) PurgeService(ctx context.Context, l ark.Lease) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM services WHERE id = ? AND deleted = 1`, serviceID)
+		if err := checkLease(ctx, tx, l); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM services WHERE id = ? AND deleted = 1`, l.ServiceID)
 		return err
 	})
 }

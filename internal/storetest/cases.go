@@ -276,7 +276,7 @@ func testStatusAndConfig(t *testing.T, f *fixture) {
 	if entry != nil || got.Status != ark.StatusStopping || got.Config[0].InstanceCount != 1 {
 		t.Fatalf("status+config: entry %+v status %s config %+v; want status only", entry, got.Status, got.Config)
 	}
-	must(t, f.s.SetStatus(f.ctx, s.ID, ark.StatusChange{Status: ark.StatusStopped}, ark.Event{Info: ark.EventStopped}))
+	must(t, f.s.SetStatus(f.ctx, f.lease(s.ID), ark.StatusChange{Status: ark.StatusStopped}, ark.Event{Info: ark.EventStopped}))
 	got, _, err = f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Status: ptr(ark.StatusRunning)})
 	must(t, err)
 	if got.Status != ark.StatusDeploying {
@@ -302,7 +302,7 @@ func testFinishFailRollsBack(t *testing.T, f *fixture) {
 	if len(res.Failed) != 1 {
 		t.Fatalf("rollback target deletable during update: %+v", res)
 	}
-	ok, err := f.s.FinishUpdate(f.ctx, s.ID, entry.UpdateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusRunning},
+	ok, err := f.s.FinishUpdate(f.ctx, f.lease(s.ID), entry.UpdateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusRunning},
 		ark.Event{Type: ark.EventAbnormal, Info: ark.EventRolledBack})
 	must(t, err)
 	if !ok {
@@ -316,7 +316,7 @@ func testFinishFailRollsBack(t *testing.T, f *fixture) {
 		t.Fatalf("failed entry = %+v; want FAIL with its own config", l[0])
 	}
 	// A finished entry is never edited.
-	ok, err = f.s.FinishUpdate(f.ctx, s.ID, entry.UpdateTime, ark.ResultSuccess, ark.StatusChange{Status: ark.StatusRunning})
+	ok, err = f.s.FinishUpdate(f.ctx, f.lease(s.ID), entry.UpdateTime, ark.ResultSuccess, ark.StatusChange{Status: ark.StatusRunning})
 	must(t, err)
 	if ok || f.logs(s.ID)[0].Result != ark.ResultFail {
 		t.Fatal("a finished entry was finished again")
@@ -333,7 +333,7 @@ func testFinishFirstDeployFail(t *testing.T, f *fixture) {
 	m := f.model(f.project, "m", "1.0.0")
 	s := f.service(f.project, "svc", cfg(m, 100, 1))
 	l, _ := f.s.RunningUpdate(f.ctx, s.ID)
-	ok, err := f.s.FinishUpdate(f.ctx, s.ID, l.UpdateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "exit 3"})
+	ok, err := f.s.FinishUpdate(f.ctx, f.lease(s.ID), l.UpdateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "exit 3"})
 	must(t, err)
 	got, _ := f.s.FindService(f.ctx, f.project, s.ID)
 	if !ok || got.Status != ark.StatusFailed || got.ErrorMsg != "exit 3" || len(got.Config) != 1 {
@@ -357,7 +357,7 @@ func testStatusGuard(t *testing.T, f *fixture) {
 	_, _, err := f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Status: ptr(ark.StatusStopped)})
 	must(t, err)
 	// The engine's late report must not undo the user's stop.
-	must(t, f.s.SetStatus(f.ctx, s.ID, ark.StatusChange{Status: ark.StatusConcerning}))
+	must(t, f.s.SetStatus(f.ctx, f.lease(s.ID), ark.StatusChange{Status: ark.StatusConcerning}))
 	if got, _ := f.s.FindService(f.ctx, f.project, s.ID); got.Status != ark.StatusStopping {
 		t.Fatalf("status = %s; want stopping", got.Status)
 	}
@@ -418,12 +418,12 @@ func testServiceDelete(t *testing.T, f *fixture) {
 	f.service(f.project, "svc", cfg(m, 100, 1))
 	_, deleted, err := f.s.ServiceByID(f.ctx, s.ID)
 	must(t, err)
-	ids, err := f.s.ServicesToReconcile(f.ctx)
+	ids, err := f.s.ServicesToReconcile(f.ctx, "engine-a")
 	must(t, err)
 	if !deleted || !slices.Contains(ids, s.ID) {
 		t.Fatalf("deleted %v, to reconcile %v", deleted, ids)
 	}
-	must(t, f.s.PurgeService(f.ctx, s.ID))
+	must(t, f.s.PurgeService(f.ctx, f.lease(s.ID)))
 	_, _, err = f.s.ServiceByID(f.ctx, s.ID)
 	wantCode(t, err, ark.EServiceNotFound)
 }
@@ -432,7 +432,7 @@ func testEvents(t *testing.T, f *fixture) {
 	m := f.model(f.project, "m", "1.0.0")
 	s := f.service(f.project, "svc", cfg(m, 100, 1))
 	f.clock.Advance(time.Second)
-	must(t, f.s.SetStatus(f.ctx, s.ID, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "x"},
+	must(t, f.s.SetStatus(f.ctx, f.lease(s.ID), ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "x"},
 		ark.Event{Type: ark.EventAbnormal, Info: "instance exited with status 3"}))
 	_, evs, total, err := f.s.ListEvents(f.ctx, ark.EventFilter{ProjectID: f.project, ServiceID: s.ID, Limit: 10})
 	must(t, err)

@@ -86,6 +86,7 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 	// Finishing one entry from several places: exactly one finishes it.
 	l, err := f.s.RunningUpdate(f.ctx, winner)
 	must(t, err)
+	lease := f.lease(winner)
 	finished := make([]bool, n)
 	errs = concurrently(n, func(i int) error {
 		result := ark.ResultSuccess
@@ -93,7 +94,7 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 			result = ark.ResultFail
 		}
 		var err error
-		finished[i], err = f.s.FinishUpdate(f.ctx, winner, l.UpdateTime, result, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
+		finished[i], err = f.s.FinishUpdate(f.ctx, lease, l.UpdateTime, result, ark.StatusChange{Status: ark.StatusRunning, Progress: 100},
 			ark.Event{Info: "finished"})
 		return err
 	})
@@ -115,7 +116,7 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 	must(t, err)
 	errs = concurrently(n, func(i int) error {
 		if i%4 == 0 {
-			return f.s.SetStatus(f.ctx, winner, ark.StatusChange{Status: ark.StatusRunning, Progress: 100})
+			return f.s.SetStatus(f.ctx, lease, ark.StatusChange{Status: ark.StatusRunning, Progress: 100})
 		}
 		return f.s.AddCallCounts(f.ctx, map[string]ark.CallCounts{winner: {Invocations: 10, Failures: 1}})
 	})

@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"ProjectIsolation", testProjectIsolation},
 		{"CallCounts", testCallCounts},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"Leases", testLeases},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,11 +143,23 @@ func (f *fixture) finish(id, result string) {
 	if result == ark.ResultFail {
 		st = ark.StatusChange{Status: ark.StatusRunning}
 	}
-	ok, err := f.s.FinishUpdate(f.ctx, id, l.UpdateTime, result, st)
+	ok, err := f.s.FinishUpdate(f.ctx, f.lease(id), l.UpdateTime, result, st)
 	must(f.t, err)
 	if !ok {
 		f.t.Fatal("FinishUpdate = false; want true")
 	}
+}
+
+// lease acquires the service's lease for the holder "engine-a", as the engine does before it
+// writes.
+func (f *fixture) lease(id string) ark.Lease {
+	f.t.Helper()
+	l, ok, err := f.s.AcquireLease(f.ctx, id, "engine-a", time.Minute)
+	must(f.t, err)
+	if !ok {
+		f.t.Fatalf("AcquireLease(%s) = not acquired", id)
+	}
+	return l
 }
 
 func (f *fixture) logs(id string) []ark.UpdateLog {

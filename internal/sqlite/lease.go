@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// AcquireLease takes the service's lease for holder until ttl from now when it is free, expired or
+// already holder's, and returns it with a new fence. ok is false when another holder's lease has not
+// expired, or when the service does not exist.
+func (db *DB) AcquireLease(ctx context.Context, serviceID, holder string, ttl time.Duration) (ark.Lease, bool, error) {
+	var fence int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		now := db.nowMs()
+		return tx.QueryRowContext(ctx, `INSERT INTO service_leases (service_id, holder, fence, expires_at)
+			SELECT id, ?2, 1, ?3 FROM services WHERE id = ?1
+			ON CONFLICT (service_id) DO UPDATE SET holder = excluded.holder, fence = service_leases.fence + 1,
+				expires_at = excluded.expires_at
+			WHERE service_leases.holder = excluded.holder OR service_leases.expires_at <= ?4
+			RETURNING fence`, serviceID, holder, now+ttl.Milliseconds(), now).Scan(&fence)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return ark.Lease{}, false, nil
+	}
+	if err != nil {
+		return ark.Lease{}, false, err
+	}
+	return ark.Lease{ServiceID: serviceID, Holder: holder, Fence: fence}, true, nil
+}
+
+// RenewLeases extends every unexpired lease holder holds to ttl from now and returns them; a lease
+// another holder took over, or one that expired or was released, is not among them.
+func (db *DB) RenewLeases(ctx context.Context, holder string, ttl time.Duration) ([]ark.Lease, error) {
+	var out []ark.Lease
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, `UPDATE service_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING service_id, fence`,
+			db.nowMs()+ttl.Milliseconds(), holder, db.nowMs())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			l := ark.Lease{Holder: holder}
+			if err := rows.Scan(&l.ServiceID, &l.Fence); err != nil {
+				return err
+			}
+			out = append(out, l)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ReleaseLease gives a lease up (it expires now); a lease that is no longer l is left alone.
+func (db *DB) ReleaseLease(ctx context.Context, l ark.Lease) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE service_leases SET expires_at = 0 WHERE service_id = ? AND holder = ? AND fence = ?`,
+			l.ServiceID, l.Holder, l.Fence)
+		return err
+	})
+}
+
+// checkLease returns ark.ErrLeaseLost unless l is still the service's lease. SQLite has one writer
+// at a time, so nothing changes the lease between this check and the write in the same tx.
+func checkLease(ctx context.Context, tx *sql.Tx, l ark.Lease) error {
+	var holder string
+	var fence int64
+	err := tx.QueryRowContext(ctx, `SELECT holder, fence FROM service_leases WHERE service_id = ?`, l.ServiceID).Scan(&holder, &fence)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (holder != l.Holder || fence != l.Fence)) {
+		return ark.ErrLeaseLost
+	}
+	return err
+}
