@@ -191,7 +191,10 @@ func (in *Instance) execProbe(ctx context.Context) error {
 	cmd.SysProcAttr = in.rt.sysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err := startTied(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("health command: no answer within %ds", in.health.TimeoutSeconds)
 	}

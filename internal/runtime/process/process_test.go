@@ -1,6 +1,7 @@
 package process_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,7 +27,26 @@ import (
 // model is the test model server's binary, built once by TestMain.
 var model string
 
-func TestMain(m *testing.M) { os.Exit(processtest.Main(m, &model)) }
+func TestMain(m *testing.M) {
+	if bin := os.Getenv("PROCESS_TEST_SERVER_MODEL"); bin != "" {
+		serve(bin) // TestInstancesDieWithTheServer's server: never returns
+	}
+	os.Exit(processtest.Main(m, &model))
+}
+
+// serve plays a server that starts one instance of the model, prints its pid and waits to be
+// killed.
+func serve(bin string) {
+	rt := &process.Runtime{Dir: os.Getenv("PROCESS_TEST_SERVER_DIR"), Logger: slog.New(slog.DiscardHandler)}
+	in, err := rt.Start(context.Background(), process.Spec{InstanceID: "tied", ServiceID: "svc-1", ModelID: "model-1",
+		ModelDir: os.TempDir(), Cmd: `exec "` + bin + `"`, GracePeriod: time.Second})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println(in.PID)
+	select {}
+}
 
 // openDir returns a new temporary directory that every user can traverse (t.TempDir's are 0700),
 // for instances that run as nobody.
@@ -453,4 +474,32 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A server that dies (SIGKILL: no chance to stop anything) takes its instances with it, so that
+// nothing keeps running that no gateway routes to and a successor would duplicate.
+func TestInstancesDieWithTheServer(t *testing.T) {
+	server := exec.Command(os.Args[0], "-test.run=^$")
+	server.Env = append(os.Environ(), "PROCESS_TEST_SERVER_MODEL="+model, "PROCESS_TEST_SERVER_DIR="+filepath.Join(openDir(t), "instances"))
+	out, err := server.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	pid, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		server.Process.Kill()
+		t.Fatalf("server said %q (%v)", line, err)
+	}
+	if gone(pid) {
+		t.Fatalf("instance %d is not running", pid)
+	}
+	if err := server.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.Wait()
+	waitGone(t, pid)
 }

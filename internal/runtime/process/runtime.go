@@ -264,7 +264,7 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (*Instance, error) {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = r.sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startTied(cmd); err != nil {
 		return nil, fmt.Errorf("process: start instance: %w", err)
 	}
 	in.PID = cmd.Process.Pid
@@ -336,10 +336,12 @@ func (r *Runtime) environ(spec Spec, home string, port int) []string {
 	return out
 }
 
-// sysProcAttr puts a command in its own process group and, with RunAs, drops to that user with no
-// supplementary groups (an empty Groups with NoSetGroups false makes the child call setgroups(0)).
+// sysProcAttr puts a command in its own process group, ties its life to the server's (spawn.go)
+// and, with RunAs, drops to that user with no supplementary groups (an empty Groups with
+// NoSetGroups false makes the child call setgroups(0)). Go sets the parent-death signal after the
+// credentials, which would clear it otherwise.
 func (r *Runtime) sysProcAttr() *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true}
+	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if r.RunAs != nil {
 		a.Credential = &syscall.Credential{Uid: r.RunAs.UID, Gid: r.RunAs.GID, Groups: []uint32{}}
 	}
