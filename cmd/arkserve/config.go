@@ -25,6 +25,12 @@ type Config struct {
 	DataDir   string `toml:"data_dir"`   // ARKSERVE_DATA_DIR; default ./arkserve-data
 	Database  string `toml:"database"`   // ARKSERVE_DATABASE; postgres://... or sqlite:PATH; default sqlite:DATA/arkserve.db
 	PublicURL string `toml:"public_url"` // ARKSERVE_PUBLIC_URL; default: from each request
+	// AdvertiseURL is where the other servers on the database reach this one (they forward it the
+	// inference and monitor requests of the services it runs).
+	AdvertiseURL string `toml:"advertise_url"` // ARKSERVE_ADVERTISE_URL; default http://LISTEN-HOST:PORT (the host name for 0.0.0.0)
+	// LeaseTTL is how long a service stays with a server that stopped renewing its lease (it died)
+	// before another server on the database takes it over.
+	LeaseTTL duration `toml:"lease_ttl"` // ARKSERVE_LEASE_TTL; default 15s
 	LogLevel  string `toml:"log_level"`  // ARKSERVE_LOG_LEVEL; debug | info | warn | error
 	LogFormat string `toml:"log_format"` // ARKSERVE_LOG_FORMAT; text | json
 	// InstanceUser is the user instances run as when the server runs as root (never root itself).
@@ -150,7 +156,7 @@ func (d *duration) UnmarshalText(b []byte) error {
 func DefaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8111", DataDir: "arkserve-data", LogLevel: "info", LogFormat: "text",
 		InstanceUser: "nobody", CmdModelRoles: []string{"admin"}, TokenTTL: duration{24 * time.Hour},
-		ShutdownTimeout: duration{30 * time.Second}}
+		ShutdownTimeout: duration{30 * time.Second}, LeaseTTL: duration{15 * time.Second}}
 }
 
 // loadServerConfig builds the configuration from defaults, file, environment and flags.
@@ -162,6 +168,8 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	dataDir := fs.String("data-dir", "", "data directory: database, keys, instance dirs (env ARKSERVE_DATA_DIR; default ./"+cfg.DataDir+")")
 	database := fs.String("database", "", "postgres://USER@HOST:PORT/DB?sslmode=... or sqlite:PATH (env ARKSERVE_DATABASE; default sqlite:DATA/arkserve.db)")
 	publicURL := fs.String("public-url", "", "base URL clients use to reach the server (env ARKSERVE_PUBLIC_URL; default from each request)")
+	advertiseURL := fs.String("advertise-url", "", "URL the other servers on the database reach this one at (env ARKSERVE_ADVERTISE_URL; default http://LISTEN-HOST:PORT)")
+	leaseTTL := fs.String("lease-ttl", "", "how long a dead server's services wait before another server on the database takes them over (env ARKSERVE_LEASE_TTL; default 15s)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env ARKSERVE_LOG_LEVEL; default info)")
 	logFormat := fs.String("log-format", "", "text or json (env ARKSERVE_LOG_FORMAT; default text)")
 	instanceUser := fs.String("instance-user", "", "user that instances run as when the server runs as root (env ARKSERVE_INSTANCE_USER; default nobody)")
@@ -195,6 +203,7 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	env(&cfg.DataDir, "ARKSERVE_DATA_DIR")
 	env(&cfg.Database, "ARKSERVE_DATABASE")
 	env(&cfg.PublicURL, "ARKSERVE_PUBLIC_URL")
+	env(&cfg.AdvertiseURL, "ARKSERVE_ADVERTISE_URL")
 	env(&cfg.LogLevel, "ARKSERVE_LOG_LEVEL")
 	env(&cfg.LogFormat, "ARKSERVE_LOG_FORMAT")
 	env(&cfg.InstanceUser, "ARKSERVE_INSTANCE_USER")
@@ -202,12 +211,19 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	if v := getenv("ARKSERVE_CMD_MODEL_ROLES"); v != "" {
 		cfg.CmdModelRoles = strings.Split(v, ",")
 	}
-	if v := getenv("ARKSERVE_TOKEN_TTL"); v != "" {
-		if err := cfg.TokenTTL.UnmarshalText([]byte(v)); err != nil {
-			return cfg, fmt.Errorf("ARKSERVE_TOKEN_TTL: %w", err)
+	for name, d := range map[string]*duration{"ARKSERVE_TOKEN_TTL": &cfg.TokenTTL, "ARKSERVE_LEASE_TTL": &cfg.LeaseTTL} {
+		if v := getenv(name); v != "" {
+			if err := d.UnmarshalText([]byte(v)); err != nil {
+				return cfg, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
-	for dst, v := range map[*string]string{&cfg.Listen: *listen, &cfg.DataDir: *dataDir, &cfg.Database: *database, &cfg.PublicURL: *publicURL,
+	if *leaseTTL != "" {
+		if err := cfg.LeaseTTL.UnmarshalText([]byte(*leaseTTL)); err != nil {
+			return cfg, fmt.Errorf("--lease-ttl: %w", err)
+		}
+	}
+	for dst, v := range map[*string]string{&cfg.Listen: *listen, &cfg.DataDir: *dataDir, &cfg.Database: *database, &cfg.PublicURL: *publicURL, &cfg.AdvertiseURL: *advertiseURL,
 		&cfg.LogLevel: *logLevel, &cfg.LogFormat: *logFormat, &cfg.InstanceUser: *instanceUser, &cfg.MasterKeyFile: *masterKey} {
 		if v != "" {
 			*dst = v
@@ -245,8 +261,13 @@ func (c Config) Validate() error {
 	if c.TokenTTL.Duration < time.Minute || c.TokenTTL.Duration > 7*24*time.Hour {
 		errs = append(errs, errors.New("token_ttl: use 1m to 168h"))
 	}
-	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
-		errs = append(errs, fmt.Errorf("public URL %q: must start with http:// or https://", c.PublicURL))
+	for name, u := range map[string]string{"public URL": c.PublicURL, "advertise URL": c.AdvertiseURL} {
+		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("%s %q: must start with http:// or https://", name, u))
+		}
+	}
+	if c.LeaseTTL.Duration < 3*time.Second || c.LeaseTTL.Duration > 10*time.Minute {
+		errs = append(errs, errors.New("lease_ttl: use 3s to 10m"))
 	}
 	if p := c.Pool; !(p.CPU >= 0) || math.IsInf(p.CPU, 0) || p.MemoryMB < 0 || !(p.GPUs >= 0) || math.IsInf(p.GPUs, 0) || p.NPUs < 0 {
 		errs = append(errs, errors.New("pool: cpu, memory_mb, gpus and npus must not be negative (0: from the host)"))

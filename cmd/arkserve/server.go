@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/cluster"
 	"github.com/arkserve/arkserve/internal/gateway"
 	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
@@ -33,6 +34,10 @@ type Main struct {
 	// Ledger accounts the local pool: its capacity ([pool]) and what instances hold.
 	Ledger  *ark.Ledger
 	Gateway *gateway.Gateway
+	// Peers forwards requests to the replica that runs a service's instances.
+	Peers *cluster.Peers
+
+	lock *os.File // DATA/server.lock, held while the server runs
 
 	cancelEngine  context.CancelFunc
 	engineDone    sync.WaitGroup
@@ -64,6 +69,13 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	if err := prepareDataDir(dir); err != nil {
+		return err
+	}
+	if m.lock, err = lockDataDir(dir); err != nil {
+		return err
+	}
+	replica, err := replicaID(dir)
+	if err != nil {
 		return err
 	}
 	db, err := parseDatabase(cfg.Database, dir)
@@ -112,13 +124,23 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Gateway = &gateway.Gateway{Store: m.DB, Logger: m.Logger}
 	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Router: m.Gateway,
-		Logger: m.Logger, LaunchCommands: m.launchCommands(dir), Capacity: m.Ledger, Specs: ark.NewSpecCatalog(specs)}
+		Logger: m.Logger, LaunchCommands: m.launchCommands(dir), Capacity: m.Ledger, Specs: ark.NewSpecCatalog(specs),
+		Holder: replica, LeaseTTL: cfg.LeaseTTL.Duration}
+	m.Peers = &cluster.Peers{Store: m.DB, Self: replica, Logger: m.Logger}
 	m.cancelGateway = m.background(m.Gateway.Run, &m.gatewayDone, "gateway")
 	m.cancelEngine = m.background(m.Engine.Run, &m.engineDone, "engine")
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
 		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
-		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}}
-	return m.HTTP.Open()
+		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers}
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	m.Peers.URL = advertiseURL(cfg.AdvertiseURL, m.HTTP.ListenAddr())
+	if err := m.Peers.Register(ctx); err != nil {
+		return fmt.Errorf("register replica: %w", err)
+	}
+	m.Logger.Info("replica", "id", replica, "advertise_url", m.Peers.URL, "lease_ttl", cfg.LeaseTTL.Duration)
+	return nil
 }
 
 // background runs a component until the returned function cancels it; done is released when
@@ -181,6 +203,9 @@ func (m *Main) Close() error {
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
+	}
+	if m.lock != nil {
+		errs = append(errs, m.lock.Close()) // releases the lock
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/arkserve/arkserve/internal/cluster"
 	"github.com/arkserve/arkserve/internal/gateway"
 	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
@@ -24,6 +25,7 @@ type Store interface {
 	rollout.Store
 	iam.Store
 	gateway.Store
+	cluster.Store
 	Close() error
 }
 

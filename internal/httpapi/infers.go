@@ -23,6 +23,26 @@ type Forwarder interface {
 	Forward(w http.ResponseWriter, r *http.Request, serviceID, path string, allowed func(projectID string) bool) error
 }
 
+// Peers forwards a request to the server that drives a service (internal/cluster).
+type Peers interface {
+	// Forward serves r through the server that drives the service and reports true; it reports
+	// false, writing nothing, when this server drives it or none does.
+	Forward(w http.ResponseWriter, r *http.Request, serviceID string) (bool, error)
+}
+
+// viaPeer serves r through the server that drives the service, when that is another one.
+func (s *Server) viaPeer(w http.ResponseWriter, r *http.Request, serviceID string) bool {
+	if s.Peers == nil {
+		return false
+	}
+	done, err := s.Peers.Forward(w, r, serviceID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return true
+	}
+	return done
+}
+
 const infersPrefix = "/v1/infers/"
 
 // withInference sends /v1/infers/... to the inference routes and everything else to api. The
@@ -75,6 +95,9 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.MaxInferBodyBytes)
 		r.Header.Set("X-Request-Id", requestID(r.Context())) // the instance can log the same id
+		if s.viaPeer(w, r, id) {
+			return
+		}
 		err = s.Inference.Forward(w, r, id, inferPath(r.URL.EscapedPath()), func(pid string) bool { return pid == p.ProjectID })
 		if err == nil {
 			return

@@ -57,6 +57,9 @@ func (s *Server) handleServiceMonitor(w http.ResponseWriter, r *http.Request, p 
 		s.writeError(w, r, err)
 		return
 	}
+	if s.viaPeer(w, r, svc.ID) {
+		return // the instances run there
+	}
 	seen := map[string]ark.ModelMonitor{}
 	if s.Monitor != nil {
 		for _, m := range s.Monitor.Monitor(svc.ID) {

@@ -55,6 +55,9 @@ type Server struct {
 	Now     func() time.Time
 	// Inference serves /v1/infers/{service_id}/... (internal/gateway); nil answers 503.
 	Inference Forwarder
+	// Peers, when several servers share the database, sends inference and monitor requests of a
+	// service to the server that runs its instances (internal/cluster); nil: this one runs all.
+	Peers Peers
 	// MaxInferBodyBytes bounds inference request bodies, which MaxBodyBytes does not (default
 	// DefaultMaxInferBodyBytes).
 	MaxInferBodyBytes int64

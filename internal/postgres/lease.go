@@ -72,3 +72,23 @@ func checkLease(ctx context.Context, tx pgx.Tx, l ark.Lease) error {
 	}
 	return err
 }
+
+// RegisterReplica records the URL replica id is reached at.
+func (db *DB) RegisterReplica(ctx context.Context, id, url string) error {
+	return db.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO replicas (id, url, started_at) VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, started_at = EXCLUDED.started_at`, id, url, db.nowMs())
+		return err
+	})
+}
+
+// ServiceOwner returns the holder of the service's unexpired lease and the URL it registered; ok
+// is false when nobody holds the lease.
+func (db *DB) ServiceOwner(ctx context.Context, serviceID string) (holder, url string, ok bool, err error) {
+	err = db.pool.QueryRow(ctx, `SELECT l.holder, COALESCE(r.url, '') FROM service_leases l LEFT JOIN replicas r ON r.id = l.holder
+		WHERE l.service_id = $1 AND l.expires_at > $2`, serviceID, db.nowMs()).Scan(&holder, &url)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", false, nil
+	}
+	return holder, url, err == nil, err
+}

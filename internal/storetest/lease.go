@@ -128,3 +128,37 @@ func testLeases(t *testing.T, f *fixture) {
 		t.Fatalf("lease of a purged service: %v, %v", ok, err)
 	}
 }
+
+// testReplicas: the owner of a service is the holder of its unexpired lease, with the URL it
+// registered last.
+func testReplicas(t *testing.T, f *fixture) {
+	m := f.model(f.project, "m", "1.0.0")
+	s := f.service(f.project, "svc", cfg(m, 100, 1))
+	owner := func() (string, string, bool) {
+		t.Helper()
+		h, u, ok, err := f.s.ServiceOwner(f.ctx, s.ID)
+		must(t, err)
+		return h, u, ok
+	}
+	if h, u, ok := owner(); ok || h != "" || u != "" {
+		t.Fatalf("owner without a lease = %q %q %v", h, u, ok)
+	}
+	must(t, f.s.RegisterReplica(f.ctx, "a", "http://127.0.0.1:1"))
+	must(t, f.s.RegisterReplica(f.ctx, "a", "http://127.0.0.1:2")) // restarted elsewhere
+	if _, ok, err := f.s.AcquireLease(f.ctx, s.ID, "a", time.Minute); err != nil || !ok {
+		t.Fatalf("AcquireLease = %v, %v", ok, err)
+	}
+	if h, u, ok := owner(); !ok || h != "a" || u != "http://127.0.0.1:2" {
+		t.Fatalf("owner = %q %q %v; want a at its last URL", h, u, ok)
+	}
+	f.clock.Advance(time.Minute)
+	if _, _, ok := owner(); ok {
+		t.Fatal("an expired lease still names an owner")
+	}
+	if _, ok, err := f.s.AcquireLease(f.ctx, s.ID, "unregistered", time.Minute); err != nil || !ok {
+		t.Fatalf("AcquireLease = %v, %v", ok, err)
+	}
+	if h, u, ok := owner(); !ok || h != "unregistered" || u != "" {
+		t.Fatalf("owner = %q %q %v; want the holder without a URL", h, u, ok)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/cluster"
 	"github.com/arkserve/arkserve/internal/gateway"
 	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
@@ -20,6 +21,7 @@ type Store interface {
 	rollout.Store
 	iam.Store
 	gateway.Store
+	cluster.Store
 }
 
 // Clock is a settable clock for stores with a Now field.
@@ -62,6 +64,7 @@ func Run(t *testing.T, open Opener) {
 		{"CallCounts", testCallCounts},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Leases", testLeases},
+		{"Replicas", testReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,3 +8,11 @@ CREATE TABLE service_leases (
 	expires_at BIGINT NOT NULL
 );
 CREATE INDEX service_leases_holder ON service_leases (holder);
+
+-- The replicas that use the database and the URL each is reached at (internal/cluster): a replica
+-- forwards inference and monitor requests to the one that holds the service's lease.
+CREATE TABLE replicas (
+	id         TEXT COLLATE "C" PRIMARY KEY,
+	url        TEXT NOT NULL,
+	started_at BIGINT NOT NULL
+);
