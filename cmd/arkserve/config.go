@@ -30,9 +30,9 @@ type Config struct {
 	AdvertiseURL string `toml:"advertise_url"` // ARKSERVE_ADVERTISE_URL; default http://LISTEN-HOST:PORT (the host name for 0.0.0.0)
 	// LeaseTTL is how long a service stays with a server that stopped renewing its lease (it died)
 	// before another server on the database takes it over.
-	LeaseTTL duration `toml:"lease_ttl"` // ARKSERVE_LEASE_TTL; default 15s
-	LogLevel  string `toml:"log_level"`  // ARKSERVE_LOG_LEVEL; debug | info | warn | error
-	LogFormat string `toml:"log_format"` // ARKSERVE_LOG_FORMAT; text | json
+	LeaseTTL  duration `toml:"lease_ttl"`  // ARKSERVE_LEASE_TTL; default 15s
+	LogLevel  string   `toml:"log_level"`  // ARKSERVE_LOG_LEVEL; debug | info | warn | error
+	LogFormat string   `toml:"log_format"` // ARKSERVE_LOG_FORMAT; text | json
 	// InstanceUser is the user instances run as when the server runs as root (never root itself).
 	InstanceUser string `toml:"instance_user"` // ARKSERVE_INSTANCE_USER; default nobody
 	// CmdModelRoles may register models that carry a cmd (it runs on this host).
