@@ -20,13 +20,14 @@ type serverProcess struct {
 	done chan struct{}
 }
 
-func startServerProcess(t *testing.T, dataDir, addr string) *serverProcess {
+// startServerProcess starts a server on addr with the data dir; extra are more flags.
+func startServerProcess(t *testing.T, dataDir, addr string, extra ...string) *serverProcess {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "server", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn")
+	cmd := exec.Command(exe, append([]string{"server", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}, extra...)...)
 	cmd.Env = append(os.Environ(), "ARKSERVE_ADMIN_PASSWORD="+testPassword)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {

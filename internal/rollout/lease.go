@@ -17,6 +17,7 @@ const DefaultLeaseTTL = 15 * time.Second
 // lease expire (given clocks that agree).
 type held struct {
 	l     ark.Lease
+	since time.Time // when it was acquired
 	until time.Time
 }
 
@@ -44,7 +45,7 @@ func (e *Engine) own(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	e.mu.Lock()
-	e.leases[id] = held{l: l, until: now.Add(e.ttl())}
+	e.leases[id] = held{l: l, since: now, until: now.Add(e.ttl())}
 	e.mu.Unlock()
 	return true, nil
 }
@@ -106,6 +107,9 @@ func (e *Engine) renew(ctx context.Context) {
 		var gone []string
 		e.mu.Lock()
 		for id, h := range e.leases {
+			if !h.since.Before(start) {
+				continue // acquired while the renewal ran: the renewal says nothing about it
+			}
 			if f, ok := renewed[id]; ok && f == h.l.Fence {
 				h.until = start.Add(e.ttl())
 				e.leases[id] = h
