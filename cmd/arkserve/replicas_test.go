@@ -194,9 +194,9 @@ func TestReplicasUnderLoad(t *testing.T) {
 		mu        sync.Mutex
 		services  []string
 		deploying int
-		accepted = map[string]int{} // service id → accepted deployments and updates
-		counts   = map[string]int{} // "op status" → requests
-		bad      []string
+		accepted  = map[string]int{} // service id → accepted deployments and updates
+		counts    = map[string]int{} // "op status" → requests
+		bad       []string
 	)
 	record := func(op string, status int, doc any) {
 		mu.Lock()
