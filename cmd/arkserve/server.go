@@ -39,6 +39,8 @@ type Main struct {
 
 	lock *os.File // DATA/server.lock, held while the server runs
 
+	cancelListen  context.CancelFunc
+	listenDone    sync.WaitGroup
 	cancelEngine  context.CancelFunc
 	engineDone    sync.WaitGroup
 	cancelGateway context.CancelFunc
@@ -129,6 +131,13 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Peers = &cluster.Peers{Store: m.DB, Self: replica, Logger: m.Logger}
 	m.cancelGateway = m.background(m.Gateway.Run, &m.gatewayDone, "gateway")
 	m.cancelEngine = m.background(m.Engine.Run, &m.engineDone, "engine")
+	if l, ok := m.DB.(serviceListener); ok {
+		// Several servers share the database: the one that drives a service hears of every
+		// change to it, whichever server took the API call.
+		m.cancelListen = m.background(func(ctx context.Context) error {
+			return l.ListenServices(ctx, m.Engine.Notify)
+		}, &m.listenDone, "service change listener")
+	}
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
 		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
 		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers}
@@ -141,6 +150,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Logger.Info("replica", "id", replica, "advertise_url", m.Peers.URL, "lease_ttl", cfg.LeaseTTL.Duration)
 	return nil
+}
+
+// serviceListener is a database that tells of changes other servers make (PostgreSQL).
+type serviceListener interface {
+	ListenServices(ctx context.Context, fn func(serviceID string)) error
 }
 
 // background runs a component until the returned function cancels it; done is released when
@@ -192,6 +206,10 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.cancelListen != nil {
+		m.cancelListen()
+		m.listenDone.Wait()
 	}
 	if m.cancelEngine != nil {
 		m.cancelEngine()

@@ -79,6 +79,7 @@ func openStore(ctx context.Context, d database, logger *slog.Logger) (Store, err
 		if err != nil {
 			return nil, err
 		}
+		db.Logger = logger
 		return db, nil
 	}
 	// SQLite gives its -wal and -shm files the mode of the database file, so the file is created

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -31,6 +32,15 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	Now  func() time.Time
+	// Logger receives what background work (ListenServices) cannot return; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+func (db *DB) logger() *slog.Logger {
+	if db.Logger != nil {
+		return db.Logger
+	}
+	return slog.Default()
 }
 
 // MaxAttempts is how often a transaction is tried when PostgreSQL reports a serialization failure

@@ -109,6 +109,9 @@ func (db *DB) CreateService(ctx context.Context, s *ark.Service) (*ark.UpdateLog
 		if err := setServiceModels(ctx, tx, s.ID, s.Config); err != nil {
 			return err
 		}
+		if err := notifyEngines(ctx, tx, s.ID); err != nil {
+			return err
+		}
 		return addEvents(ctx, tx, s.ID, now.UnixMilli(), events...)
 	})
 	return entry, err
@@ -209,6 +212,9 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 			append(vals, s.ID)...); err != nil {
 			return err
 		}
+		if err := notifyEngines(ctx, tx, s.ID); err != nil {
+			return err
+		}
 		return addEvents(ctx, tx, s.ID, now.UnixMilli(), events...)
 	})
 	if err != nil {
@@ -249,6 +255,9 @@ func (db *DB) DeleteServices(ctx context.Context, projectID string, ids ...strin
 				return err
 			}
 			if err := addEvents(ctx, tx, id, ms, ark.NormalEvent(ark.EventDeleting)); err != nil {
+				return err
+			}
+			if err := notifyEngines(ctx, tx, id); err != nil {
 				return err
 			}
 		}
