@@ -41,6 +41,8 @@ type Main struct {
 
 	cancelListen  context.CancelFunc
 	listenDone    sync.WaitGroup
+	cancelIAM     context.CancelFunc
+	iamDone       sync.WaitGroup
 	cancelEngine  context.CancelFunc
 	engineDone    sync.WaitGroup
 	cancelGateway context.CancelFunc
@@ -97,6 +99,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.IAM.Open(ctx); err != nil {
 		return err
 	}
+	// Revocations made through the other servers on the database.
+	m.cancelIAM = m.background(m.IAM.Run, &m.iamDone, "revoked token sync")
 	if err := m.bootstrap(ctx, dir); err != nil {
 		return err
 	}
@@ -210,6 +214,10 @@ func (m *Main) Close() error {
 	if m.cancelListen != nil {
 		m.cancelListen()
 		m.listenDone.Wait()
+	}
+	if m.cancelIAM != nil {
+		m.cancelIAM()
+		m.iamDone.Wait()
 	}
 	if m.cancelEngine != nil {
 		m.cancelEngine()

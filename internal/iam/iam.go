@@ -38,8 +38,10 @@ type Service struct {
 	Key         []byte
 	TTL         time.Duration // token lifetime; 0 means DefaultTTL
 	ReloadEvery time.Duration // how old the keyring copy may get (keyring.go); 0 means DefaultReloadEvery
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// RevocationSync is how often Run reloads the revoked tokens (default DefaultRevocationSync).
+	RevocationSync time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
 
 	aead       cipher.AEAD // the legacy "ark1." tokens: the master key itself
 	skAEAD     cipher.AEAD // seals access-key secrets (accesskey.go)
@@ -104,12 +106,30 @@ func (s *Service) Open(ctx context.Context) error {
 	if err := s.ReloadKeyring(ctx); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.aead = aead
+	s.revoked = map[[tokenIDSize]byte]int64{}
+	s.swept = s.Now().Unix()
+	s.mu.Unlock()
+	return s.LoadRevocations(ctx)
+}
+
+// LoadRevocations adds the revoked token ids in the database that have not expired yet to the
+// ones this server refuses: Open loads them, and Run again and again so that a token revoked
+// through another server on the database is refused here too.
+func (s *Service) LoadRevocations(ctx context.Context) error {
 	now := s.Now()
 	stored, err := s.Store.RevokedTokens(ctx, now)
 	if err != nil {
 		return fmt.Errorf("iam: load revoked tokens: %w", err)
 	}
-	revoked := make(map[[tokenIDSize]byte]int64, len(stored))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, exp := range s.revoked {
+		if exp <= now.Unix() {
+			delete(s.revoked, k)
+		}
+	}
 	for id, exp := range stored {
 		var k [tokenIDSize]byte
 		if n, err := hex.Decode(k[:], []byte(id)); err != nil || n != tokenIDSize {
@@ -117,15 +137,34 @@ func (s *Service) Open(ctx context.Context) error {
 			continue
 		}
 		if exp.Unix() > now.Unix() {
-			revoked[k] = exp.Unix()
+			s.revoked[k] = exp.Unix()
 		}
 	}
-	s.mu.Lock()
-	s.aead = aead
-	s.revoked = revoked
-	s.swept = now.Unix()
-	s.mu.Unlock()
 	return nil
+}
+
+// DefaultRevocationSync is how often Run reloads the revoked tokens: how long a token revoked
+// through another server on the database stays usable here at most.
+const DefaultRevocationSync = 5 * time.Second
+
+// Run reloads the revoked tokens every RevocationSync until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	every := s.RevocationSync
+	if every <= 0 {
+		every = DefaultRevocationSync
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.LoadRevocations(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Warn("reload revoked tokens", "err", err)
+		}
+	}
 }
 
 // internal wraps a store failure: it reaches clients only as "Internal error.".

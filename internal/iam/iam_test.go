@@ -638,3 +638,42 @@ func BenchmarkVerifyParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestRevocationReachesOtherServers: two servers on one database; a token revoked through one is
+// refused by the other once it has reloaded the revocations (Run does every RevocationSync).
+func TestRevocationReachesOtherServers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	other := newService(t, e.db, e.key, e.clock)
+	tok, _, err := e.svc.AuthPassword(ctx, adminAuth(defaultScope))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Verify(tok); err != nil {
+		t.Fatalf("the other server before the revocation: %v", err)
+	}
+	if err := e.svc.Revoke(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	other.RevocationSync = 10 * time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- other.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := other.Verify(tok)
+		if ark.ErrorCode(err) == ark.ETokenInvalid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the other server still accepts the revoked token: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

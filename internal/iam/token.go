@@ -290,7 +290,8 @@ func (s *Service) Verify(token string) (*ark.Principal, error) {
 // Revoke makes a valid token invalid from now on, here and (through the store) after a restart.
 // It answers Verify's error for a token that is not valid (already expired, revoked, malformed).
 //
-// Other servers sharing the store learn of the revocation only when they Open again.
+// Other servers sharing the store refuse the token after their next LoadRevocations (Run: within
+// RevocationSync).
 func (s *Service) Revoke(ctx context.Context, token string) error {
 	p, err := s.Verify(token)
 	if err != nil {
