@@ -61,10 +61,11 @@ func (p *Peers) Register(ctx context.Context) error {
 
 type targetKey struct{}
 
-// target is where a request goes: the owner's URL, parsed and as stored.
+// target is where a request goes: the owner's URL, parsed and as stored, and what went wrong.
 type target struct {
 	u   *url.URL
 	raw string
+	err *error // set by the proxy's ErrorHandler: the owner could not be reached
 }
 
 func (p *Peers) init() {
@@ -85,12 +86,13 @@ func (p *Peers) init() {
 					pr.Out.Header.Set("X-Forwarded-For", ip)
 				}
 			},
+			// Called before anything is written (the round trip failed): Forward returns the
+			// error and the caller answers it.
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				p.forget(r.Context().Value(targetKey{}).(target).raw)
-				p.log().Warn("forward to the replica that drives the service", "err", err)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte(`{"error_code":"` + ark.EUnavailable + `","error_msg":"The server that runs the service's instances cannot be reached; try again."}`))
+				t := r.Context().Value(targetKey{}).(target)
+				p.forget(t.raw)
+				p.log().Warn("forward to the replica that drives the service", "url", t.raw, "err", err)
+				*t.err = ark.Errorf(ark.EUnavailable, "The server that runs the service's instances cannot be reached; try again.")
 			},
 		}
 	})
@@ -104,8 +106,9 @@ func (p *Peers) log() *slog.Logger {
 }
 
 // Forward serves r through the replica that drives the service and reports true; it reports false
-// without touching w when this replica drives it or none does (the caller serves r itself). A
-// request another replica forwarded is never forwarded again.
+// without touching w when this replica drives it or none does (the caller serves r itself). When
+// that replica cannot be reached it reports true with an *ark.Error (EUnavailable) and has written
+// nothing: the caller answers it. A request another replica forwarded is never forwarded again.
 func (p *Peers) Forward(w http.ResponseWriter, r *http.Request, serviceID string) (bool, error) {
 	if r.Header.Get(ForwardedHeader) != "" {
 		return false, nil
@@ -119,8 +122,9 @@ func (p *Peers) Forward(w http.ResponseWriter, r *http.Request, serviceID string
 	if err != nil || u.Host == "" {
 		return false, errors.Join(errors.New("cluster: replica "+o.holder+" has a bad URL "+o.url), err)
 	}
-	p.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target{u: u, raw: o.url})))
-	return true, nil
+	var failed error
+	p.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target{u: u, raw: o.url, err: &failed})))
+	return true, failed
 }
 
 func (p *Peers) owner(ctx context.Context, serviceID string) (owner, error) {

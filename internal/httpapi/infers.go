@@ -26,7 +26,8 @@ type Forwarder interface {
 // Peers forwards a request to the server that drives a service (internal/cluster).
 type Peers interface {
 	// Forward serves r through the server that drives the service and reports true; it reports
-	// false, writing nothing, when this server drives it or none does.
+	// false, writing nothing, when this server drives it or none does. An error comes before
+	// anything is written (that server could not be reached: ark.EUnavailable).
 	Forward(w http.ResponseWriter, r *http.Request, serviceID string) (bool, error)
 }
 
