@@ -45,7 +45,7 @@ func TestOneReplicaDrivesAService(t *testing.T) {
 	owner.stop()
 	waitGone(t, pids)
 	other.waitFor(t, id, "the other replica runs the service", func(s snapshot) bool {
-		return len(other.pids(id)) == 2 && s.svc.Status == ark.StatusRunning
+		return len(other.engine.Endpoints(id)) == 2 && s.svc.Status == ark.StatusRunning
 	})
 	if got := other.versions(t, id); !slices.Equal(got, []string{"1.0.1", "1.0.1"}) {
 		t.Fatalf("versions after the takeover %v", got)
