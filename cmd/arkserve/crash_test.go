@@ -84,6 +84,18 @@ func processesOf(modelID string) []string {
 	return pids
 }
 
+// waitStarted waits until an instance of the model runs.
+func waitStarted(t *testing.T, modelID string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesOf(modelID)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no instance of model %s started", modelID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // alive reports whether the process runs (a zombie does not).
 func alive(pid string) bool {
 	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
@@ -108,13 +120,7 @@ func TestKillMidRollout(t *testing.T) {
 	slow := c.createModel(pid, "echo", "1.0.3", `sleep 3; `+httpServerCmd)
 	sid := c.deployWait(pid, "crash", conf(v1, 100, 2, 1, 0))
 	c.update(pid, sid, conf(slow, 100, 2, 1, 0))
-	deadline := time.Now().Add(30 * time.Second)
-	for len(processesOf(slow)) == 0 { // the first surge instance has started
-		if time.Now().After(deadline) {
-			t.Fatal("no instance of the new version started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStarted(t, slow) // the first surge instance
 	before := append(processesOf(v1), processesOf(slow)...)
 	srv.cmd.Process.Kill()
 	<-srv.done
@@ -137,7 +143,7 @@ func TestKillMidRollout(t *testing.T) {
 	if result == "FAIL" {
 		want, other = v1, slow
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n, m := len(processesOf(want)), len(processesOf(other))
 		if n == 2 && m == 0 {

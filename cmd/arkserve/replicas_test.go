@@ -100,6 +100,24 @@ func (rs *replicaSet) raw(i int, path string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// sameLogs fails the test unless the replicas answer the service's update logs byte for byte the
+// same.
+func (rs *replicaSet) sameLogs(pid, sid string, replicas ...int) {
+	rs.t.Helper()
+	var first []byte
+	for _, i := range replicas {
+		status, body := rs.raw(i, "/v1/"+pid+"/services/"+sid+"/logs")
+		if status != 200 {
+			rs.t.Fatalf("logs from replica %d: %d %s", i, status, body)
+		}
+		if first == nil {
+			first = body
+		} else if !bytes.Equal(first, body) {
+			rs.t.Fatalf("replicas %d and %d answer different logs for %s:\n%s\n%s", replicas[0], i, sid, first, body)
+		}
+	}
+}
+
 // TestReplicaKilledMidRollout: three replicas on one database. The replica that drives a rolling
 // update is killed with SIGKILL; another one takes the service over once the lease expires and
 // finishes the entry. Exactly one final entry, no instance of the killed replica left, no
@@ -118,13 +136,7 @@ func TestReplicaKilledMidRollout(t *testing.T) {
 	}
 	other := (owner + 1) % 3
 	rs.clients[other].update(pid, sid, conf(slow, 100, 2, 1, 0)) // any replica takes the update
-	deadline := time.Now().Add(30 * time.Second)
-	for len(processesOf(slow)) == 0 { // the first surge instance has started
-		if time.Now().After(deadline) {
-			t.Fatal("no instance of the new version started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStarted(t, slow)                                         // the first surge instance
 	before := append(processesOf(v1), processesOf(slow)...)
 	rs.procs[owner].cmd.Process.Kill()
 	<-rs.procs[owner].done
@@ -143,7 +155,7 @@ func TestReplicaKilledMidRollout(t *testing.T) {
 			t.Errorf("process %s of the killed replica still runs", p)
 		}
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for n, m := len(processesOf(slow)), len(processesOf(v1)); n != 2 || m != 0; n, m = len(processesOf(slow)), len(processesOf(v1)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d instances of the new version, %d of the old; want 2 and 0", n, m)
@@ -154,25 +166,14 @@ func TestReplicaKilledMidRollout(t *testing.T) {
 		t.Fatalf("the lease is with replica %d after replica %d died", o, owner)
 	}
 
-	var first []byte
-	for i := range 3 {
-		if i == owner {
-			continue
-		}
-		status, body := rs.raw(i, "/v1/"+pid+"/services/"+sid+"/logs")
-		if status != 200 {
-			t.Fatalf("logs from replica %d: %d %s", i, status, body)
-		}
-		if first == nil {
-			first = body
-		} else if !bytes.Equal(first, body) {
-			t.Fatalf("the replicas answer different logs:\n%s\n%s", first, body)
-		}
+	survivors := []int{(owner + 1) % 3, (owner + 2) % 3}
+	rs.sameLogs(pid, sid, survivors...)
+	for _, i := range survivors {
 		// Inference and the monitor through every replica, whichever runs the instances.
 		if status, body := rs.raw(i, "/v1/infers/"+sid+"/version"); status != 200 || strings.TrimSpace(string(body)) != "1.0.3" {
 			t.Fatalf("inference through replica %d: %d %q", i, status, body)
 		}
-		status, body = rs.raw(i, "/v1/"+pid+"/services/"+sid+"/monitor")
+		status, body := rs.raw(i, "/v1/"+pid+"/services/"+sid+"/monitor")
 		if status != 200 || !bytes.Contains(body, []byte(`"service_running_instance_count":2`)) {
 			t.Fatalf("monitor through replica %d: %d %s", i, status, body)
 		}
@@ -269,18 +270,7 @@ func TestReplicasUnderLoad(t *testing.T) {
 			t.Errorf("service %s: %d entries for %d accepted deployments and updates", sid, n, accepted[sid])
 		}
 		entries += n
-		var first []byte
-		for i := range 3 {
-			status, body := rs.raw(i, "/v1/"+pid+"/services/"+sid+"/logs")
-			if status != 200 {
-				t.Fatalf("logs from replica %d: %d %s", i, status, body)
-			}
-			if first == nil {
-				first = body
-			} else if !bytes.Equal(first, body) {
-				t.Fatalf("replicas 0 and %d answer different logs for %s:\n%s\n%s", i, sid, first, body)
-			}
-		}
+		rs.sameLogs(pid, sid, 0, 1, 2)
 		for _, e := range logs["logs"].([]any) {
 			r := obj(e, "result").(string)
 			if r != "SUCCESS" && r != "FAIL" {
