@@ -54,7 +54,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m := &Main{Config: cfg, Logger: newLogger(cfg, stderr)}
+	lw := newLogWriter(stderr)
+	defer lw.Close()
+	m := &Main{Config: cfg, Logger: newLogger(cfg, lw)}
 	if err := m.Open(ctx); err != nil {
 		m.Close()
 		return err

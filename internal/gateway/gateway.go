@@ -62,8 +62,9 @@ type Store interface {
 // Gateway is the inference gateway. Set the fields before first use; the methods are safe for
 // concurrent use.
 type Gateway struct {
-	// Transport sends requests to instances. nil: a transport for instances on loopback or a
-	// local network: keep-alive connections (up to 512 idle per instance), 5 s connect timeout,
+	// Transport sends requests to instances. nil: for instances on loopback or a local network,
+	// the gateway's own HTTP/1.1 client (client.go) for bodies in memory and an http.Transport for
+	// streamed ones: keep-alive connections (up to 512 idle per instance), 5 s connect timeout,
 	// ResponseTimeout for the response headers, no proxy (the environment's HTTP_PROXY is
 	// ignored), no transparent compression.
 	Transport http.RoundTripper
@@ -84,6 +85,8 @@ type Gateway struct {
 
 	once sync.Once
 	svcs atomic.Pointer[map[string]*service] // copy on write; Forward reads it without a lock
+	// ownClient: Transport was nil, and requests with bodies in memory go through send.
+	ownClient bool
 
 	mu       sync.Mutex          // protects the following, and writes to svcs
 	backends map[string]*backend // by instance id: in a table, or with requests in flight
@@ -127,6 +130,7 @@ func (g *Gateway) init() {
 		}
 		if g.Transport == nil {
 			g.Transport = newTransport(g.ResponseTimeout)
+			g.ownClient = true
 		}
 		g.backends = map[string]*backend{}
 		g.svcs.Store(&map[string]*service{})
@@ -289,6 +293,7 @@ func (g *Gateway) releaseLocked(t *table) {
 	for id, b := range g.backends {
 		if b.refs == 0 && b.inflight.Load() == 0 {
 			delete(g.backends, id)
+			b.pool.close()
 		}
 	}
 }

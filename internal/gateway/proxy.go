@@ -200,6 +200,9 @@ func (g *Gateway) roundTrip(r *http.Request, b *backend, path string, body []byt
 		out.GetBody = func() (io.ReadCloser, error) { return replayBody(body), nil }
 	}
 	out.Header = outHeader(r, len(body) > 0)
+	if replayable && g.ownClient {
+		return g.send(b, out)
+	}
 	return g.Transport.RoundTrip(out)
 }
 

@@ -40,6 +40,8 @@ type backend struct {
 	idle chan struct{} // closed when inflight drops to 0; nil when nobody waits
 
 	refs int // occurrences in published tables; Gateway.mu protects it
+
+	pool connPool // keep-alive connections of the gateway's own client (client.go)
 }
 
 func newBackend(id, addr string) *backend {

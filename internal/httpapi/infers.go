@@ -82,8 +82,9 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("service_id")
-	err = ark.Errorf(ark.EUnavailable, "No instance of the service is ready.")
-	if s.Inference != nil {
+	if s.Inference == nil {
+		err = ark.Errorf(ark.EUnavailable, "No instance of the service is ready.")
+	} else {
 		// The server's timeouts are for API calls: an inference response streams for as long as
 		// the instance sends (the gateway bounds the wait for its headers), and a large body gets
 		// longer to arrive.
