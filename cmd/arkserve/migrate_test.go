@@ -17,6 +17,7 @@ import (
 	"github.com/arkserve/arkserve/internal/postgres"
 	"github.com/arkserve/arkserve/internal/postgres/pgtest"
 	"github.com/arkserve/arkserve/internal/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 // dumper is a store that can list its tables (sqlite.DB, postgres.DB).
@@ -128,6 +129,17 @@ func TestAdminMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close()
+
+	// The copy is analyzed: the planner has statistics of the copied rows at once.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var analyzed bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = 'update_logs')`).Scan(&analyzed); err != nil || !analyzed {
+		t.Errorf("update_logs has no planner statistics after the migration (%v)", err)
+	}
 
 	// Table by table, row by row.
 	want, got := tables(t, lite), tables(t, pg)

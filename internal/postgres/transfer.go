@@ -30,12 +30,12 @@ var ErrNotEmpty = errors.New("the PostgreSQL database is not empty")
 // locked for the import, so servers on the database wait for it.
 func (db *DB) Import(ctx context.Context, src Source, force bool) (map[string]int64, error) {
 	counts := map[string]int64{}
+	var names []string
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tables, err := tableColumns(ctx, tx)
 		if err != nil {
 			return err
 		}
-		var names []string
 		for t := range tables {
 			names = append(names, pgx.Identifier{t}.Sanitize())
 		}
@@ -96,6 +96,13 @@ func (db *DB) Import(ctx context.Context, src Source, force bool) (map[string]in
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
+	}
+	// The planner knows nothing of rows that came by COPY until the tables are analyzed, which
+	// autovacuum does in its own time: meanwhile a service's update logs were read by a bitmap
+	// scan and a sort of an estimated 11,000 rows instead of in primary-key order (EXPLAIN
+	// ANALYZE on 1,000,000 entries, `go run ./bench history -postgres`).
+	if _, err := db.pool.Exec(ctx, `ANALYZE `+strings.Join(names, ", ")); err != nil {
+		return counts, fmt.Errorf("import: analyze: %w", err)
 	}
 	return counts, nil
 }
