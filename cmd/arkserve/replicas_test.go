@@ -190,7 +190,7 @@ func TestReplicasUnderLoad(t *testing.T) {
 	model := rs.clients[0].createModel(pid, "echo", "1.0.1", httpServerCmd)
 
 	const workers, maxServices = 6, 6
-	duration := 8 * time.Second
+	duration := 12 * time.Second
 	var (
 		mu        sync.Mutex
 		services  []string
