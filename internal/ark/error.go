@@ -24,6 +24,8 @@ const (
 	ETokenNoProject     = "ModelArts.0212" // 401 Invalid token header because the token does not contain a project.
 	EAuthFailed         = "ModelArts.0213" // 401 arkserve: wrong user name or password (Keystone answers 401 here)
 	EAccessKeyNotFound  = "ModelArts.0214" // 404 arkserve: no such access key (among those the caller may see)
+	ENodeNotFound       = "ModelArts.0215" // 404 arkserve: no such edge node in the project
+	ECredentialNotFound = "ModelArts.0216" // 404 arkserve: no such node credential
 	ETooManyRequests    = "ModelArts.2799" // 429 TooManyRequests (arkserve: token issuance per user and source)
 	EModelNotFound      = "ModelArts.3001" // 404 Model ({0}) does not exist.
 	EModelExists        = "ModelArts.3002" // 409 Model ({0}, {1}) already exists.

@@ -77,6 +77,8 @@ type ServiceConfig struct {
 	DeployTimeoutSeconds int                                  `json:"deploy_timeout_in_seconds,omitempty"`
 	AdditionalProperties map[string]ModelAdditionalProperties `json:"additional_properties,omitempty"`
 	Affinity             *ServiceAffinity                     `json:"affinity,omitempty"`
+	// Nodes are the edge nodes (ids) of an edge service's entry; empty for real-time services.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // CustomSpec is a custom resource specification (specification "custom").

@@ -23,6 +23,9 @@ type UpdateLog struct {
 	// when the update fails. Empty for the first deployment.
 	Previous   []ServiceConfig
 	FinishedAt time.Time
+	// Edge are the node operations of an entry of an edge service (nil until the engine planned
+	// them; empty when no node had to change); nil for real-time services.
+	Edge []EdgeOp
 }
 
 // Millis returns t in epoch milliseconds, the API's time unit.

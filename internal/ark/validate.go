@@ -224,6 +224,18 @@ func NewSpecCatalog(specs []Spec) SpecCatalog {
 // normalises it (custom_spec rounding). Model existence is checked by the store, in the transaction
 // that takes the snapshot.
 func ValidateServiceConfig(cfgs []ServiceConfig, catalog SpecCatalog) error {
+	return validateConfig(cfgs, catalog, InferRealTime)
+}
+
+// ValidateEdgeConfig checks the config array of an edge service: the rules of real-time entries
+// except the weights (nothing is routed between entries), and nodes: every entry names 1 or more
+// nodes, no node twice in the service, at most MaxEdgeNodes, one instance per node. Whether the
+// nodes exist in the project is checked against the store by the caller.
+func ValidateEdgeConfig(cfgs []ServiceConfig, catalog SpecCatalog) error {
+	return validateConfig(cfgs, catalog, InferEdge)
+}
+
+func validateConfig(cfgs []ServiceConfig, catalog SpecCatalog, inferType string) error {
 	if len(cfgs) == 0 {
 		return Errorf(EEmpty, "Parameter config cannot be empty.")
 	}
@@ -232,8 +244,12 @@ func ValidateServiceConfig(cfgs []ServiceConfig, catalog SpecCatalog) error {
 	}
 	seen := map[string]bool{}
 	sum := 0
+	nodes := map[string]bool{}
 	for i := range cfgs {
 		c := &cfgs[i]
+		if err := validateNodes(c, inferType, nodes); err != nil {
+			return err
+		}
 		if c.ModelID == "" {
 			return required("config.model_id")
 		}
@@ -287,8 +303,37 @@ func ValidateServiceConfig(cfgs []ServiceConfig, catalog SpecCatalog) error {
 			}
 		}
 	}
-	if sum != 100 {
+	if inferType == InferRealTime && sum != 100 {
 		return invalid("config.weight", "the weights sum to %d; they must sum to 100", sum)
+	}
+	return nil
+}
+
+// validateNodes checks an entry's nodes; seen collects the nodes of the entries before it.
+func validateNodes(c *ServiceConfig, inferType string, seen map[string]bool) error {
+	if inferType != InferEdge {
+		if len(c.Nodes) > 0 {
+			return invalid("config.nodes", "nodes are for edge services (infer_type edge)")
+		}
+		return nil
+	}
+	if len(c.Nodes) == 0 {
+		return required("config.nodes")
+	}
+	if c.InstanceCount != 1 {
+		return invalid("config.instance_count", "%d; an edge service runs 1 instance on each of its nodes", c.InstanceCount)
+	}
+	for _, n := range c.Nodes {
+		if !IsUUID(n) {
+			return invalid("config.nodes", "%q is not a node id", clip(n))
+		}
+		if seen[n] {
+			return invalid("config.nodes", "node %s appears twice", n)
+		}
+		seen[n] = true
+	}
+	if len(seen) > MaxEdgeNodes {
+		return invalid("config.nodes", "at most %d nodes per service", MaxEdgeNodes)
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ var statusOf = map[string]int{
 	ark.ETokenNoProject:     http.StatusUnauthorized,
 	ark.EAuthFailed:         http.StatusUnauthorized,
 	ark.EAccessKeyNotFound:  http.StatusNotFound,
+	ark.ENodeNotFound:       http.StatusNotFound,
+	ark.ECredentialNotFound: http.StatusNotFound,
 	ark.ETooManyRequests:    http.StatusTooManyRequests,
 	ark.EModelNotFound:      http.StatusNotFound,
 	ark.EModelExists:        http.StatusConflict,

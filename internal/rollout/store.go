@@ -34,7 +34,8 @@ type Store interface {
 	FindModelByID(ctx context.Context, id string) (*ark.Model, error)
 	// FinishUpdate ends the RUNNING entry (l.ServiceID, updateTime) with result SUCCESS or FAIL and,
 	// in the same transaction, sets the service's status and error message and appends the events.
-	// On FAIL with a non-empty entry.Previous the service's configuration goes back to Previous.
+	// On FAIL with a non-empty entry.Previous the service's configuration goes back to Previous,
+	// unless the entry carries edge operations (an edge update is not rolled back).
 	// It returns false (and changes nothing) when the entry is no longer RUNNING, so that a
 	// finished entry is never edited.
 	FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error)
@@ -42,4 +43,13 @@ type Store interface {
 	SetStatus(ctx context.Context, l ark.Lease, st ark.StatusChange, events ...ark.Event) error
 	// PurgeService removes a service marked deleted, with its update logs, events and lease.
 	PurgeService(ctx context.Context, l ark.Lease) error
+
+	// ListNodes returns the edge nodes of a project.
+	ListNodes(ctx context.Context, projectID string) ([]*ark.Node, error)
+	// EdgePlacements returns what each node runs for an edge service.
+	EdgePlacements(ctx context.Context, serviceID string) ([]ark.EdgePlacement, error)
+	// SaveEdgeOps stores the node operations of a RUNNING entry and the placements they change
+	// (set replaces a node's placement, unset removes it) in one transaction; false, changing
+	// nothing, when the entry is no longer RUNNING.
+	SaveEdgeOps(ctx context.Context, serviceID string, updateTime int64, ops []ark.EdgeOp, set []ark.EdgePlacement, unset []string) (bool, error)
 }

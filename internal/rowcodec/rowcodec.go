@@ -162,9 +162,10 @@ func ScanService(sc Scanner) (*ark.Service, bool, error) {
 }
 
 // LogColumns are the columns of table update_logs, in the order of ScanLog.
-const LogColumns = `service_id, update_time, result, config, previous, cluster_id, extend_config, finished_at`
+const LogColumns = `service_id, update_time, result, config, previous, cluster_id, extend_config, finished_at, edge`
 
-// LogValues are a new entry's values for the first seven of LogColumns (finished_at defaults to 0).
+// LogValues are a new entry's values for the first seven of LogColumns (finished_at defaults to 0,
+// edge to "": the engine plans an edge entry's node operations).
 func LogValues(l *ark.UpdateLog) []any {
 	return []any{l.ServiceID, l.UpdateTime, l.Result, JSON(l.Config), JSON(l.Previous), l.ClusterID, JSON(l.ExtendConfig)}
 }
@@ -172,13 +173,14 @@ func LogValues(l *ark.UpdateLog) []any {
 // ScanLog decodes a row of LogColumns.
 func ScanLog(sc Scanner) (ark.UpdateLog, error) {
 	var l ark.UpdateLog
-	var cfg, prev, ext string
+	var cfg, prev, ext, edge string
 	var fin int64
-	if err := sc.Scan(&l.ServiceID, &l.UpdateTime, &l.Result, &cfg, &prev, &l.ClusterID, &ext, &fin); err != nil {
+	if err := sc.Scan(&l.ServiceID, &l.UpdateTime, &l.Result, &cfg, &prev, &l.ClusterID, &ext, &fin, &edge); err != nil {
 		return l, err
 	}
 	l.FinishedAt = Time(fin)
-	return l, errors.Join(FromJSON(cfg, &l.Config), FromJSON(prev, &l.Previous), FromJSON(ext, &l.ExtendConfig))
+	return l, errors.Join(FromJSON(cfg, &l.Config), FromJSON(prev, &l.Previous), FromJSON(ext, &l.ExtendConfig),
+		FromJSON(edge, &l.Edge))
 }
 
 // EventRow is the type and time stored for an event: its own, or normal and now when it has none.
@@ -191,4 +193,75 @@ func EventRow(e ark.Event, now int64) (typ string, ms int64) {
 		typ = ark.EventNormal
 	}
 	return typ, ms
+}
+
+// nodeInfo is what a node registers besides its id, project and name: one JSON column.
+type nodeInfo struct {
+	HostName  string   `json:"host_name,omitempty"`
+	HostIPs   []string `json:"host_ips,omitempty"`
+	OSName    string   `json:"os_name,omitempty"`
+	OSVersion string   `json:"os_version,omitempty"`
+	OSType    string   `json:"os_type,omitempty"`
+	Arch      string   `json:"arch,omitempty"`
+	CPU       int      `json:"cpu"`
+	MemoryMB  int      `json:"memory"`
+	GPUNum    int      `json:"gpu_num"`
+}
+
+// NodeColumns are the columns of table nodes, in the order of ScanNode.
+const NodeColumns = `id, project_id, name, info, created_at, updated_at, heartbeat_at, error, instances`
+
+// NodeInfo is the info column of n.
+func NodeInfo(n *ark.Node) string {
+	return JSON(nodeInfo{HostName: n.HostName, HostIPs: n.HostIPs, OSName: n.OSName, OSVersion: n.OSVersion,
+		OSType: n.OSType, Arch: n.Arch, CPU: n.CPU, MemoryMB: n.MemoryMB, GPUNum: n.GPUNum})
+}
+
+// ScanNode decodes a row of NodeColumns.
+func ScanNode(sc Scanner) (*ark.Node, error) {
+	var n ark.Node
+	var info, instances string
+	var created, updated, heartbeat int64
+	if err := sc.Scan(&n.ID, &n.ProjectID, &n.Name, &info, &created, &updated, &heartbeat, &n.Error, &instances); err != nil {
+		return nil, err
+	}
+	n.CreatedAt, n.UpdatedAt, n.HeartbeatAt = Time(created), Time(updated), Time(heartbeat)
+	var x nodeInfo
+	err := errors.Join(FromJSON(info, &x), FromJSON(instances, &n.Instances))
+	n.HostName, n.HostIPs, n.OSName, n.OSVersion, n.OSType, n.Arch, n.CPU, n.MemoryMB, n.GPUNum =
+		x.HostName, x.HostIPs, x.OSName, x.OSVersion, x.OSType, x.Arch, x.CPU, x.MemoryMB, x.GPUNum
+	return &n, err
+}
+
+// NodeCredentialColumns are the columns of table node_credentials, in the order of
+// ScanNodeCredential.
+const NodeCredentialColumns = `id, project_id, description, secret_hash, created_at, revoked_at`
+
+// NodeCredentialValues are c's values for NodeCredentialColumns.
+func NodeCredentialValues(c *ark.NodeCredential) []any {
+	return []any{c.ID, c.ProjectID, c.Description, c.SecretHash, ark.Millis(c.CreatedAt), ark.Millis(c.RevokedAt)}
+}
+
+// ScanNodeCredential decodes a row of NodeCredentialColumns.
+func ScanNodeCredential(sc Scanner) (*ark.NodeCredential, error) {
+	var c ark.NodeCredential
+	var created, revoked int64
+	if err := sc.Scan(&c.ID, &c.ProjectID, &c.Description, &c.SecretHash, &created, &revoked); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.RevokedAt = Time(created), Time(revoked)
+	return &c, nil
+}
+
+// PlacementColumns are the columns of table edge_placements, in the order of ScanPlacement.
+const PlacementColumns = `service_id, node_id, update_time, config`
+
+// ScanPlacement decodes a row of PlacementColumns.
+func ScanPlacement(sc Scanner) (ark.EdgePlacement, error) {
+	var p ark.EdgePlacement
+	var cfg string
+	if err := sc.Scan(&p.ServiceID, &p.NodeID, &p.UpdateTime, &cfg); err != nil {
+		return p, err
+	}
+	return p, FromJSON(cfg, &p.Config)
 }

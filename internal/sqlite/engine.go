@@ -46,9 +46,9 @@ func (db *DB) RunningUpdate(ctx context.Context, serviceID string) (*ark.UpdateL
 
 // FinishUpdate ends a RUNNING entry with SUCCESS or FAIL, sets the service's status and appends the
 // events, in one transaction. On FAIL with a previous configuration the service's desired config
-// (and its update_time) go back to it. It reports false, changing nothing, when the entry is not
-// RUNNING (finished entries are never edited), and ark.ErrLeaseLost when l is no longer the
-// service's lease.
+// (and its update_time) go back to it (not for edge entries, which carry node operations). It
+// reports false, changing nothing, when the entry is not RUNNING (finished entries are never
+// edited), and ark.ErrLeaseLost when l is no longer the service's lease.
 func (db *DB) FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, result string, st ark.StatusChange, events ...ark.Event) (bool, error) {
 	if result != ark.ResultSuccess && result != ark.ResultFail {
 		return false, errors.New("sqlite: FinishUpdate result must be SUCCESS or FAIL")
@@ -74,7 +74,9 @@ func (db *DB) FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, r
 			return err
 		}
 		final := e.Config
-		if result == ark.ResultFail && len(e.Previous) > 0 {
+		// An edge update that failed is not rolled back: the nodes that succeeded keep the new
+		// configuration, the others went back to their placements (docs/edge.md).
+		if result == ark.ResultFail && len(e.Previous) > 0 && e.Edge == nil {
 			final = e.Previous
 			// The configuration in force is again that of the newest entry before this one that did
 			// not fail.
