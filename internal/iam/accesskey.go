@@ -160,8 +160,5 @@ func (s *Service) DeleteAccessKey(ctx context.Context, id string) error {
 }
 
 func errNoAccessKey(id string) error {
-	if len(id) > 64 {
-		id = id[:64] + "..."
-	}
-	return ark.Errorf(ark.EAccessKeyNotFound, "Access key %q does not exist.", id)
+	return ark.Errorf(ark.EAccessKeyNotFound, "Access key %q does not exist.", clipID(id))
 }

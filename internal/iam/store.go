@@ -38,6 +38,12 @@ type Store interface {
 	ListAccessKeys(ctx context.Context, userID string) ([]*ark.AccessKey, error) // "" = all users; oldest first
 	DeleteAccessKey(ctx context.Context, id string) (bool, error)                // false when absent
 
+	// Node credentials of edge agents (nodecredential.go): stores keep the hash as given.
+	CreateNodeCredential(ctx context.Context, c *ark.NodeCredential) error                    // ark.EInvalidParam on duplicate id
+	FindNodeCredential(ctx context.Context, id string) (*ark.NodeCredential, error)           // nil, nil when absent
+	ListNodeCredentials(ctx context.Context, projectID string) ([]*ark.NodeCredential, error) // "" = all projects; oldest first
+	RevokeNodeCredential(ctx context.Context, id string, at time.Time) (bool, error)          // false when absent; keeps the first revocation time
+
 	// Revoked tokens (kept until they would have expired anyway).
 	RevokeToken(ctx context.Context, tokenID string, expiresAt time.Time) error
 	RevokedTokens(ctx context.Context, now time.Time) (map[string]time.Time, error)

@@ -77,7 +77,7 @@ type Engine struct {
 	LaunchCommands map[string]string
 	// Workers is how many services are reconciled in parallel (default 8).
 	Workers int
-	// Now is the clock for schedules (default time.Now).
+	// Now is the clock for schedules and edge operations (default time.Now).
 	Now func() time.Time
 	// Holder is this replica's identity in service leases: the engine drives a service only while
 	// it holds the service's lease (several servers may share one database). Keep it stable
@@ -87,6 +87,16 @@ type Engine struct {
 	// LeaseTTL is how long a lease lasts unrenewed (default DefaultLeaseTTL); the engine renews
 	// its leases every third of it.
 	LeaseTTL time.Duration
+
+	// Edge services (edge.go). EdgeParallel bounds the nodes whose operations of one update run
+	// at once (default DefaultEdgeParallel); NodeHeartbeatTimeout is how long a node stays
+	// RUNNING after a heartbeat (default DefaultNodeHeartbeatTimeout); an operation on an
+	// UNCONNECTED node fails once it has waited EdgeUnconnectedTimeout (default
+	// DefaultEdgeUnconnectedTimeout). Nodes, when set, is told when a node's placements changed.
+	EdgeParallel           int
+	NodeHeartbeatTimeout   time.Duration
+	EdgeUnconnectedTimeout time.Duration
+	Nodes                  NodeWaker
 
 	initOnce sync.Once
 	q        *queue

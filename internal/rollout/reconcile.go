@@ -46,6 +46,12 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if svc.InferType == ark.InferEdge && (deleted || svc.Status == ark.StatusDeleting || svc.Status == ark.StatusStopping) {
+		// Its nodes stop its instances now (NodePlacements leaves such services out).
+		if err := e.wakeEdge(ctx, id); err != nil {
+			return err
+		}
+	}
 	if deleted || svc.Status == ark.StatusDeleting {
 		e.stopService(ctx, id)
 		if deleted {
@@ -69,6 +75,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	switch svc.Status {
 	case ark.StatusStopping, ark.StatusStopped:
 		return e.stop(ctx, svc, entry)
+	}
+	if svc.InferType == ark.InferEdge {
+		return e.reconcileEdge(ctx, svc, entry)
 	}
 	if entry != nil {
 		return e.update(ctx, svc, st, entry)
