@@ -221,3 +221,28 @@ func EdgeNodes(cfg []ServiceConfig) []string {
 	}
 	return out
 }
+
+// EdgeAssignment is one placement of a node as its agent gets it: the service, the entry whose
+// configuration it runs, and the instance resolved from the model (the wire form of the agent
+// API).
+type EdgeAssignment struct {
+	ServiceID  string       `json:"service_id"`
+	UpdateTime int64        `json:"update_time"`
+	Instance   EdgeInstance `json:"instance"`
+}
+
+// EdgeInstance is what an agent starts for a placement: the model's directory (the same path on
+// the node) and command, the entry's envs, the readiness check and the limits. Error, when set,
+// says why the placement cannot be run (the agent reports it failed).
+type EdgeInstance struct {
+	ModelID              string            `json:"model_id"`
+	ModelDir             string            `json:"model_dir,omitempty"`
+	Cmd                  string            `json:"cmd,omitempty"`
+	Envs                 map[string]string `json:"envs,omitempty"`
+	Health               Health            `json:"health"`
+	GracePeriodSeconds   int               `json:"grace_period_seconds"`
+	DeployTimeoutSeconds int               `json:"deploy_timeout_seconds"`
+	CPU                  float64           `json:"cpu,omitempty"`
+	MemoryMB             int               `json:"memory_mb,omitempty"`
+	Error                string            `json:"error,omitempty"`
+}

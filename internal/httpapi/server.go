@@ -65,6 +65,12 @@ type Server struct {
 	// defaults DefaultTokenBurst, DefaultTokenRefill).
 	TokenBurst  int
 	TokenRefill time.Duration
+	// Edge resolves what agents run (the engine); nil: placements carry an error.
+	Edge Edge
+	// Nodes wakes the agents' long polls; the engine shares it. nil: a hub of the server's own.
+	Nodes *NodeHub
+	// HeartbeatInterval is how often agents send heartbeats (default DefaultHeartbeatInterval).
+	HeartbeatInterval time.Duration
 
 	catalog ark.SpecCatalog
 	known   *http.ServeMux
@@ -73,6 +79,8 @@ type Server struct {
 	wg      sync.WaitGroup
 	serr    error
 	logs    logsCache // update-log answers (logscache.go)
+
+	ownNodes NodeHub // when Nodes is nil
 
 	tokenLimitOnce sync.Once
 	tokenLimit     *rateLimiter // of token issuance (ratelimit.go)
@@ -165,6 +173,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerKeystone(mux)
 	s.registerModelArts(mux)
 	s.registerCredentials(mux)
+	s.registerNodes(mux, map[string]bool{})
 	route(mux, map[string]bool{}, s, "GET /openapi.json", s.handleOpenAPI)
 	// Anything else: the ModelArts error body, never the mux's plain-text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

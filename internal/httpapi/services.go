@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -67,29 +68,27 @@ func checkInferType(t string) error {
 	switch t {
 	case "":
 		return ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (infer_type) is required.")
-	case ark.InferRealTime:
+	case ark.InferRealTime, ark.InferEdge:
 		return nil
-	case ark.InferBatch, ark.InferEdge:
-		return ark.Errorf(ark.ENotEnabled, "The %s service has not been enabled or authorized: this server runs real-time services only.", t)
+	case ark.InferBatch:
+		return ark.Errorf(ark.ENotEnabled, "The %s service has not been enabled or authorized: this server runs real-time and edge services.", t)
 	}
-	return ark.Errorf(ark.EInvalidParam, "Parameter (infer_type) is invalid: use real-time.")
+	return ark.Errorf(ark.EInvalidParam, "Parameter (infer_type) is invalid: use real-time or edge.")
 }
 
-// toConfig turns request entries into domain config and validates them.
-func (s *Server) toConfig(reqs []configRequest) ([]ark.ServiceConfig, error) {
+// toConfig turns request entries into domain config of a service of inferType and validates
+// them; the nodes of an edge service must be nodes of the project.
+func (s *Server) toConfig(ctx context.Context, projectID, inferType string, reqs []configRequest) ([]ark.ServiceConfig, error) {
 	if len(reqs) > ark.MaxConfigEntries {
 		return nil, ark.Errorf(ark.EInvalidParam, "Parameter (config) is invalid: at most %d model versions per service.", ark.MaxConfigEntries)
 	}
 	out := make([]ark.ServiceConfig, 0, len(reqs))
 	for _, c := range reqs {
-		if !c.Weight.set {
+		if !c.Weight.set && inferType == ark.InferRealTime {
 			return nil, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (config.weight) is required.")
 		}
 		if !c.InstanceCount.set {
 			return nil, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (config.instance_count) is required.")
-		}
-		if len(c.Nodes) > 0 {
-			return nil, ark.Errorf(ark.ENotEnabled, "The edge service has not been enabled or authorized: config.nodes is for edge services, which this server does not run yet.")
 		}
 		for _, p := range []string{c.ClusterID, c.PoolName} {
 			if p != "" && !s.knownPool(p) {
@@ -98,7 +97,15 @@ func (s *Server) toConfig(reqs []configRequest) ([]ark.ServiceConfig, error) {
 		}
 		out = append(out, ark.ServiceConfig{ModelID: c.ModelID, Weight: c.Weight.value, Specification: c.Specification,
 			CustomSpec: c.CustomSpec, Envs: c.Envs, InstanceCount: c.InstanceCount.value, DeployTimeoutSeconds: c.DeployTimeout.value,
-			ClusterID: c.ClusterID, PoolName: c.PoolName, AdditionalProperties: c.AdditionalProperties, Affinity: c.Affinity})
+			ClusterID: c.ClusterID, PoolName: c.PoolName, AdditionalProperties: c.AdditionalProperties, Affinity: c.Affinity,
+			Nodes: c.Nodes})
+	}
+	if inferType == ark.InferEdge {
+		// Edge instances run on the nodes, not in this server's pool.
+		if err := ark.ValidateEdgeConfig(out, s.catalog); err != nil {
+			return out, err
+		}
+		return out, s.checkNodes(ctx, projectID, out)
 	}
 	if err := ark.ValidateServiceConfig(out, s.catalog); err != nil {
 		return out, err
@@ -108,6 +115,24 @@ func (s *Server) toConfig(reqs []configRequest) ([]ark.ServiceConfig, error) {
 		return out, ark.CheckCapacity(out, s.catalog, capacity)
 	}
 	return out, nil
+}
+
+// checkNodes refuses an edge configuration that names a node the project does not have.
+func (s *Server) checkNodes(ctx context.Context, projectID string, cfg []ark.ServiceConfig) error {
+	ns, err := s.Store.ListNodes(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, n := range ns {
+		have[n.ID] = true
+	}
+	for _, id := range ark.EdgeNodes(cfg) {
+		if !have[id] {
+			return ark.Errorf(ark.ENodeNotFound, "Node %s does not exist.", id)
+		}
+	}
+	return nil
 }
 
 func (s *Server) knownPool(idOrName string) bool {
@@ -120,7 +145,7 @@ func (s *Server) handleServiceDeploy(w http.ResponseWriter, r *http.Request, p *
 		s.writeError(w, r, err)
 		return
 	}
-	svc, err := s.serviceFromRequest(&req, p)
+	svc, err := s.serviceFromRequest(r.Context(), &req, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -133,7 +158,7 @@ func (s *Server) handleServiceDeploy(w http.ResponseWriter, r *http.Request, p *
 	s.writeJSON(w, http.StatusOK, map[string]any{"service_id": svc.ID, "resource_ids": []string{}})
 }
 
-func (s *Server) serviceFromRequest(req *deployRequest, p *ark.Principal) (*ark.Service, error) {
+func (s *Server) serviceFromRequest(ctx context.Context, req *deployRequest, p *ark.Principal) (*ark.Service, error) {
 	if err := checkInferType(req.InferType); err != nil {
 		return nil, err
 	}
@@ -164,7 +189,7 @@ func (s *Server) serviceFromRequest(req *deployRequest, p *ark.Principal) (*ark.
 	if req.Config == nil {
 		return nil, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (config) is required.")
 	}
-	cfg, err := s.toConfig(req.Config)
+	cfg, err := s.toConfig(ctx, p.ProjectID, req.InferType, req.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +221,7 @@ func (s *Server) handleServiceUpdate(w http.ResponseWriter, r *http.Request, p *
 		s.writeError(w, r, err)
 		return
 	}
-	upd, err := s.updateFromRequest(&req)
+	upd, err := s.updateFromRequest(r.Context(), p.ProjectID, r.PathValue("service_id"), &req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -209,7 +234,7 @@ func (s *Server) handleServiceUpdate(w http.ResponseWriter, r *http.Request, p *
 	s.writeJSON(w, http.StatusOK, struct{}{})
 }
 
-func (s *Server) updateFromRequest(req *updateRequest) (ark.ServiceUpdate, error) {
+func (s *Server) updateFromRequest(ctx context.Context, projectID, serviceID string, req *updateRequest) (ark.ServiceUpdate, error) {
 	upd := ark.ServiceUpdate{Description: req.Description, Schedule: req.Schedule,
 		AdditionalProperties: req.AdditionalProperties, LoadBalancerPolicy: req.LoadBalancerPolicy,
 		ServiceSecrets: req.ServiceSecrets}
@@ -225,8 +250,13 @@ func (s *Server) updateFromRequest(req *updateRequest) (ark.ServiceUpdate, error
 		upd.Status = req.Status
 	} else if req.Config != nil {
 		// The reference: "If both of them are used, modify status only", so config is validated
-		// and applied only when status is absent.
-		cfg, err := s.toConfig(req.Config)
+		// and applied only when status is absent. The rules depend on the service's infer_type,
+		// which a PUT cannot change.
+		svc, err := s.Store.FindService(ctx, projectID, serviceID)
+		if err != nil {
+			return upd, err
+		}
+		cfg, err := s.toConfig(ctx, projectID, svc.InferType, req.Config)
 		if err != nil {
 			return upd, err
 		}
@@ -325,10 +355,12 @@ type serviceDetail struct {
 	Priority             int                                        `json:"priority,omitempty"`
 }
 
-// serviceConfigView is QueryServiceConfig.
+// serviceConfigView is QueryServiceConfig. Nodes (edge services only) replaces the node ids of
+// ark.ServiceConfig with the reference's Nodes objects.
 type serviceConfigView struct {
 	ark.ServiceConfig
-	Status       string `json:"status"`
+	Nodes        []nodeView `json:"nodes,omitempty"`
+	Status       string     `json:"status"`
 	Scaling      bool   `json:"scaling"`
 	SupportDebug bool   `json:"support_debug"`
 }
@@ -377,10 +409,24 @@ func (s *Server) handleServiceShow(w http.ResponseWriter, r *http.Request, p *ar
 	if d.AdditionalProperties == nil {
 		d.AdditionalProperties = map[string]ark.ServiceAdditionalProperties{}
 	}
-	for _, c := range svc.Config {
-		d.Config = append(d.Config, serviceConfigView{ServiceConfig: c, Status: instanceStatus(svc.Status)})
+	var byID map[string]*ark.Node
+	var placed map[string]ark.EdgePlacement
+	if svc.InferType == ark.InferEdge {
+		if byID, placed, err = s.edgeState(r.Context(), svc); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
-	if svc.Status == ark.StatusRunning || svc.Status == ark.StatusConcerning {
+	for _, c := range svc.Config {
+		v := serviceConfigView{ServiceConfig: c, Status: instanceStatus(svc.Status)}
+		if svc.InferType == ark.InferEdge {
+			v.Nodes = s.edgeNodes(c, svc, byID, placed)
+		}
+		d.Config = append(d.Config, v)
+	}
+	// Inference goes through the gateway to real-time services only; edge instances serve on
+	// their nodes.
+	if svc.InferType != ark.InferEdge && (svc.Status == ark.StatusRunning || svc.Status == ark.StatusConcerning) {
 		d.AccessAddress = s.serviceBase(r) + "/v1/infers/" + svc.ID
 	}
 	s.writeJSON(w, http.StatusOK, d)
@@ -420,28 +466,32 @@ func (s *Server) handleServiceList(w http.ResponseWriter, r *http.Request, p *ar
 	s.writeJSON(w, http.StatusOK, map[string]any{"total_count": total, "count": len(items), "services": items})
 }
 
-// logConfig is ServiceLogConfig: exactly the fields of the reference's Table 6.
+// logConfig is ServiceLogConfig: exactly the fields of the reference's Table 6. weight and
+// instance_count are returned for real-time services only, as the table says.
 type logConfig struct {
 	ModelID              string                                   `json:"model_id"`
 	ModelName            string                                   `json:"model_name,omitempty"`
 	ModelVersion         string                                   `json:"model_version,omitempty"`
-	Weight               int                                      `json:"weight"`
+	Weight               *int                                     `json:"weight,omitempty"`
 	Specification        string                                   `json:"specification,omitempty"`
 	CustomSpec           *ark.CustomSpec                          `json:"custom_spec,omitempty"`
 	Envs                 map[string]string                        `json:"envs,omitempty"`
 	ClusterID            string                                   `json:"cluster_id,omitempty"`
-	InstanceCount        int                                      `json:"instance_count"`
+	InstanceCount        *int                                     `json:"instance_count,omitempty"`
 	AdditionalProperties map[string]ark.ModelAdditionalProperties `json:"additional_properties,omitempty"`
 }
 
-// logEntry is Log (Table 5). success_num, failed_num and result_detail belong to edge services,
-// which this server does not run, so they are never present.
+// logEntry is Log (Table 5). success_num, failed_num and result_detail are present for edge
+// services only (while the entry is RUNNING they count the node operations finished so far).
 type logEntry struct {
-	UpdateTime   int64       `json:"update_time"`
-	Result       string      `json:"result"`
-	Config       []logConfig `json:"config"`
-	ClusterID    string      `json:"cluster_id,omitempty"`
-	ExtendConfig []string    `json:"extend_config,omitempty"`
+	UpdateTime   int64              `json:"update_time"`
+	Result       string             `json:"result"`
+	Config       []logConfig        `json:"config"`
+	SuccessNum   *int               `json:"success_num,omitempty"`
+	FailedNum    *int               `json:"failed_num,omitempty"`
+	ResultDetail []ark.UpdateResult `json:"result_detail,omitzero"`
+	ClusterID    string             `json:"cluster_id,omitempty"`
+	ExtendConfig []string           `json:"extend_config,omitempty"`
 }
 
 type logsResponse struct {
@@ -472,10 +522,19 @@ func toLogsResponse(svc *ark.Service, logs []ark.UpdateLog) logsResponse {
 	for _, l := range logs {
 		e := logEntry{UpdateTime: l.UpdateTime, Result: l.Result, Config: make([]logConfig, 0, len(l.Config)),
 			ClusterID: l.ClusterID, ExtendConfig: l.ExtendConfig}
+		edge := svc.InferType == ark.InferEdge
+		if edge {
+			success, failed, detail := ark.EdgeResults(l.Edge)
+			e.SuccessNum, e.FailedNum, e.ResultDetail = &success, &failed, detail
+		}
 		for _, c := range l.Config {
-			e.Config = append(e.Config, logConfig{ModelID: c.ModelID, ModelName: c.ModelName, ModelVersion: c.ModelVersion,
-				Weight: c.Weight, Specification: c.Specification, CustomSpec: c.CustomSpec, Envs: c.Envs,
-				ClusterID: c.ClusterID, InstanceCount: c.InstanceCount, AdditionalProperties: c.AdditionalProperties})
+			lc := logConfig{ModelID: c.ModelID, ModelName: c.ModelName, ModelVersion: c.ModelVersion,
+				Specification: c.Specification, CustomSpec: c.CustomSpec, Envs: c.Envs,
+				ClusterID: c.ClusterID, AdditionalProperties: c.AdditionalProperties}
+			if !edge {
+				lc.Weight, lc.InstanceCount = &c.Weight, &c.InstanceCount
+			}
+			e.Config = append(e.Config, lc)
 		}
 		out.Logs = append(out.Logs, e)
 	}

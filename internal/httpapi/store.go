@@ -20,4 +20,6 @@ type Store interface {
 	DeleteServices(ctx context.Context, projectID string, ids ...string) error
 	UpdateLogs(ctx context.Context, projectID, serviceID string, updateTime *int64) (*ark.Service, []ark.UpdateLog, error)
 	ListEvents(ctx context.Context, f ark.EventFilter) (*ark.Service, []ark.Event, int, error)
+
+	EdgeStore
 }

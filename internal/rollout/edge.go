@@ -260,3 +260,39 @@ func (e *Engine) finishEdge(ctx context.Context, svc *ark.Service, entry *ark.Up
 	_, err = e.Store.FinishUpdate(ctx, e.held(svc.ID), entry.UpdateTime, ark.ResultFail, change, events...)
 	return err
 }
+
+// EdgeInstance resolves what an agent runs for a placement's configuration: the model's directory
+// and command, the envs, the readiness check, the grace period, the deploy timeout and the
+// resources of the specification. A configuration that cannot be run (its model is gone or has
+// no command) gives an instance with Error set; err is a problem of the store.
+func (e *Engine) EdgeInstance(ctx context.Context, c ark.ServiceConfig) (ark.EdgeInstance, error) {
+	out := ark.EdgeInstance{ModelID: c.ModelID}
+	m, err := e.Store.FindModelByID(ctx, c.ModelID)
+	if ark.ErrorCode(err) == ark.EModelNotFound {
+		out.Error = fmt.Sprintf("model %s (%s) does not exist", modelLabel(c, nil), c.ModelID)
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	timeout := e.DefaultDeployTimeout
+	if timeout <= 0 {
+		timeout = ark.DefaultDeployTimout * time.Second
+	}
+	g, err := planGroup(c, m, e.LaunchCommands, timeout)
+	if err != nil {
+		out.Error = err.Error()
+		return out, nil
+	}
+	out.ModelDir, out.Cmd, out.Envs, out.Health = g.spec.ModelDir, g.spec.Cmd, g.spec.Env, g.spec.Health
+	out.GracePeriodSeconds, out.DeployTimeoutSeconds = int(g.spec.GracePeriod/time.Second), int(g.timeout/time.Second)
+	if e.Specs != nil {
+		r, err := ark.InstanceResources(c, e.Specs)
+		if err != nil {
+			out.Error = fmt.Sprintf("model %s: %v", g.label, err)
+			return out, nil
+		}
+		out.CPU, out.MemoryMB = r.CPU, r.MemoryMB
+	}
+	return out, nil
+}
