@@ -29,6 +29,11 @@ Works directly on a data dir and its database (the server may be running). Comma
   access-key create --user USER [--description TEXT]   prints the secret key once
   access-key list [--user USER]
   access-key delete ACCESS_KEY
+  node credential create --project PROJECT [--description TEXT]
+                                            a credential for edge agents of the project
+                                            (arkserve agent); printed once
+  node credential list [--project PROJECT]
+  node credential revoke ID                 agents presenting it are refused from then on
   rotate-token-key                          add a new token key: it signs from now on (every server
                                             within a minute); the previous keys verify their tokens
                                             until now + --token-ttl + 5m, then are retired
@@ -65,6 +70,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(rest) == 1 && rest[0] == "rotate-token-key" {
 		rest = []string{"token-key", "rotate"}
+	}
+	if len(rest) >= 3 && rest[0] == "node" && rest[1] == "credential" {
+		rest = append([]string{"node-credential"}, rest[2:]...)
 	}
 	if len(rest) < 2 {
 		fmt.Fprint(stderr, adminUsage)
@@ -223,6 +231,39 @@ func (a *admin) run(ctx context.Context, noun, verb string, args []string) error
 			return err
 		}
 		fmt.Fprintf(a.stdout, "deleted access key %s\n", name)
+	case "node-credential create":
+		if *project == "" {
+			return usageError("admin node credential create: --project is required")
+		}
+		c, token, err := a.iam.CreateNodeCredential(ctx, *project, *desc)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "node credential %s (project %s):\n%s\n", c.ID, c.ProjectID, token)
+		fmt.Fprintln(a.stderr, "The credential is shown only now: give it to the agent in a file (--credential-file), mode 0600.")
+	case "node-credential list":
+		cs, err := a.iam.ListNodeCredentials(ctx, *project)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPROJECT ID\tCREATED\tREVOKED\tDESCRIPTION")
+		for _, c := range cs {
+			revoked := "-"
+			if !c.RevokedAt.IsZero() {
+				revoked = c.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.ProjectID, c.CreatedAt.UTC().Format(time.RFC3339), revoked, c.Description)
+		}
+		return tw.Flush()
+	case "node-credential revoke":
+		if err := needName(); err != nil {
+			return err
+		}
+		if err := a.iam.RevokeNodeCredential(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "revoked node credential %s\n", name)
 	case "token-key rotate":
 		id, err := a.iam.RotateTokenKey(ctx)
 		if err != nil {

@@ -53,6 +53,20 @@ type Config struct {
 	// Specifications ([[specification]] tables) add flavors to the built-in catalog; one with the
 	// name of a built-in flavor replaces it.
 	Specifications []SpecConfig `toml:"specification"`
+	// Edge is the [edge] table: heartbeats of edge nodes and the waves of edge updates.
+	Edge EdgeConfig `toml:"edge"`
+}
+
+// EdgeConfig is the [edge] table (docs/edge.md).
+type EdgeConfig struct {
+	// HeartbeatInterval is how often agents send heartbeats (the server tells them).
+	HeartbeatInterval duration `toml:"heartbeat_interval"` // default 5s
+	// HeartbeatTimeout is how long a node stays RUNNING after a heartbeat; then it is UNCONNECTED.
+	HeartbeatTimeout duration `toml:"heartbeat_timeout"` // default 15s
+	// UnconnectedTimeout is how long an operation on an UNCONNECTED node waits before it fails.
+	UnconnectedTimeout duration `toml:"unconnected_timeout"` // default 60s
+	// ParallelNodes bounds the nodes whose operations of one update run at once (a wave).
+	ParallelNodes int `toml:"parallel_nodes"` // default 4
 }
 
 // PoolConfig is the [pool] table. Zero figures come from the host.
@@ -156,7 +170,9 @@ func (d *duration) UnmarshalText(b []byte) error {
 func DefaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8111", DataDir: "arkserve-data", LogLevel: "info", LogFormat: "text",
 		InstanceUser: "nobody", CmdModelRoles: []string{"admin"}, TokenTTL: duration{24 * time.Hour},
-		ShutdownTimeout: duration{30 * time.Second}, LeaseTTL: duration{15 * time.Second}}
+		ShutdownTimeout: duration{30 * time.Second}, LeaseTTL: duration{15 * time.Second},
+		Edge: EdgeConfig{HeartbeatInterval: duration{5 * time.Second}, HeartbeatTimeout: duration{15 * time.Second},
+			UnconnectedTimeout: duration{60 * time.Second}, ParallelNodes: 4}}
 }
 
 // loadServerConfig builds the configuration from defaults, file, environment and flags.
@@ -277,6 +293,10 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.SpecCatalog(); err != nil {
 		errs = append(errs, err)
+	}
+	if e := c.Edge; e.HeartbeatInterval.Duration < time.Second || e.HeartbeatTimeout.Duration < 2*e.HeartbeatInterval.Duration ||
+		e.UnconnectedTimeout.Duration < time.Second || e.ParallelNodes < 1 || e.ParallelNodes > ark.MaxEdgeNodes {
+		errs = append(errs, fmt.Errorf("edge: heartbeat_interval at least 1s, heartbeat_timeout at least twice that, unconnected_timeout at least 1s, parallel_nodes 1 to %d", ark.MaxEdgeNodes))
 	}
 	return errors.Join(errs...)
 }

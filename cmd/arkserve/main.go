@@ -17,7 +17,8 @@ const usage = `arkserve: a self-hosted, ModelArts-compatible platform for real-t
 
 Usage:
   arkserve server [flags]           run the server (see arkserve server -h)
-  arkserve admin <noun> <verb> ...  manage projects, users, roles and access keys in a data dir
+  arkserve admin <noun> <verb> ...  manage projects, users, roles, access keys and node credentials in a data dir
+  arkserve agent [flags]            run this machine as an edge node (see arkserve agent -h)
   arkserve login [flags]            get a token and store it for the client verbs
   arkserve models <verb> ...        create | list | show | delete
   arkserve services <verb> ...      deploy | list | show | update | start | stop | delete | events | logs
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServer(ctx, args[1:], stderr)
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stderr)
 	case "login", "models", "services", "access-key":
 		return runClient(ctx, args, stdout, stderr)
 	case "model-server":

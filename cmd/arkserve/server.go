@@ -131,9 +131,13 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	m.Gateway = &gateway.Gateway{Store: m.DB, Logger: m.Logger}
+	// The engine wakes the agents' long polls through the HTTP server's hub.
+	nodes := &httpapi.NodeHub{}
 	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Router: m.Gateway,
 		Logger: m.Logger, LaunchCommands: m.launchCommands(dir), Capacity: m.Ledger, Specs: ark.NewSpecCatalog(specs),
-		Holder: replica, LeaseTTL: cfg.LeaseTTL.Duration}
+		Holder: replica, LeaseTTL: cfg.LeaseTTL.Duration,
+		EdgeParallel: cfg.Edge.ParallelNodes, NodeHeartbeatTimeout: cfg.Edge.HeartbeatTimeout.Duration,
+		EdgeUnconnectedTimeout: cfg.Edge.UnconnectedTimeout.Duration, Nodes: nodes}
 	m.Peers = &cluster.Peers{Store: m.DB, Self: replica, Logger: m.Logger}
 	m.cancelGateway = m.background(m.Gateway.Run, &m.gatewayDone, "gateway")
 	m.cancelEngine = m.background(m.Engine.Run, &m.engineDone, "engine")
@@ -146,7 +150,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
 		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
-		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers}
+		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers,
+		Edge: m.Engine, Nodes: nodes, HeartbeatInterval: cfg.Edge.HeartbeatInterval.Duration}
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // Node credentials let `arkserve agent` act for the edge nodes of one project. The credential is
-// one string, "arkn1.<id>.<secret>", shown once at creation. The agent sends it as a bearer token;
+// one string, "arkn1.<project id>.<id>.<secret>", shown once at creation (the agent learns its
+// project from it). The agent sends it as a bearer token;
 // the server needs only to recognise the secret, never to use it, so the store keeps its SHA-256
 // (the secret is 32 random bytes: a slow password hash would add nothing) and compares in constant
 // time.
@@ -48,7 +49,17 @@ func (s *Service) CreateNodeCredential(ctx context.Context, project, description
 		}
 		return nil, "", internal("create node credential", err)
 	}
-	return c, nodeCredentialPrefix + c.ID + "." + base64.RawURLEncoding.EncodeToString(secret), nil
+	return c, nodeCredentialPrefix + p.ID + "." + c.ID + "." + base64.RawURLEncoding.EncodeToString(secret), nil
+}
+
+// NodeCredentialProject returns the project a node credential names ("" when it is malformed).
+func NodeCredentialProject(token string) string {
+	rest, ok := strings.CutPrefix(token, nodeCredentialPrefix)
+	project, _, _ := strings.Cut(rest, ".")
+	if !ok || !ark.IsHexID(project) {
+		return ""
+	}
+	return project
 }
 
 // VerifyNodeCredential returns the credential that token presents. A malformed, unknown, wrong or
@@ -63,9 +74,13 @@ func (s *Service) VerifyNodeCredential(ctx context.Context, token, projectID str
 	if !ok || len(token) > maxNodeCredentialLen {
 		return nil, invalid
 	}
-	id, enc, ok := strings.Cut(rest, ".")
-	secret, err := base64.RawURLEncoding.DecodeString(enc)
-	if !ok || err != nil || len(secret) != nodeSecretBytes {
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
+		return nil, invalid
+	}
+	project, id := parts[0], parts[1]
+	secret, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || len(secret) != nodeSecretBytes {
 		return nil, invalid
 	}
 	c, err := s.Store.FindNodeCredential(ctx, id)
@@ -73,7 +88,7 @@ func (s *Service) VerifyNodeCredential(ctx context.Context, token, projectID str
 		return nil, internal("find node credential", err)
 	}
 	hash := sha256.Sum256(secret)
-	if c == nil || subtle.ConstantTimeCompare(hash[:], c.SecretHash) != 1 || !c.RevokedAt.IsZero() {
+	if c == nil || subtle.ConstantTimeCompare(hash[:], c.SecretHash) != 1 || !c.RevokedAt.IsZero() || c.ProjectID != project {
 		return nil, invalid
 	}
 	if c.ProjectID != projectID {

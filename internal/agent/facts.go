@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// HostFacts gathers what a node registers about this machine: host name, the addresses of its
+// interfaces (loopback left out unless it has nothing else), the OS from /etc/os-release, the
+// architecture, CPUs and memory. GPUs are not detected: gpu_num is 0.
+func HostFacts(name string) Facts {
+	f := Facts{Name: name, OSType: runtime.GOOS, Arch: runtime.GOARCH, CPU: runtime.NumCPU(), HostIPs: []string{}}
+	f.HostName, _ = os.Hostname()
+	var loopback []string
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ipn.IP.IsLoopback() {
+				loopback = append(loopback, ipn.IP.String())
+			} else if len(f.HostIPs) < 16 {
+				f.HostIPs = append(f.HostIPs, ipn.IP.String())
+			}
+		}
+	}
+	if len(f.HostIPs) == 0 {
+		f.HostIPs = loopback
+	}
+	f.OSName, f.OSVersion = osRelease("/etc/os-release")
+	f.Memory = memTotalMB("/proc/meminfo")
+	return f
+}
+
+// osRelease returns NAME and VERSION_ID of an os-release file ("" when unknown).
+func osRelease(path string) (name, version string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"'`)
+		switch k {
+		case "NAME":
+			name = v
+		case "VERSION_ID":
+			version = v
+		}
+	}
+	return name, version
+}
+
+// memTotalMB returns MemTotal of a meminfo file in MB (0 when unknown).
+func memTotalMB(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.Atoi(fields[1])
+			return kb / 1024
+		}
+	}
+	return 0
+}
