@@ -108,8 +108,9 @@ schemas = {}
 
 # --- errors -------------------------------------------------------------------------------------
 schemas["ErrorBody"] = obj({
-    "error_code": s("ModelArts error code. Codes 0404, 0405, 0413, 0415, 0213, 0502, 0503 and 0504 are "
-                    "arkserve's own (no such API, method not allowed, body too large, not JSON, wrong password; "
+    "error_code": s("ModelArts error code. Codes 0404, 0405, 0413, 0415, 0213, 0215, 0216, 0502, 0503 and 0504 are "
+                    "arkserve's own (no such API, method not allowed, body too large, not JSON, wrong password, "
+                    "no such edge node, no such node credential; "
                     "inference: instance unreachable, no ready instance, instance timeout).",
                     pattern=r"^ModelArts\.[0-9]{4}$", example="ModelArts.3502"),
     "error_msg": s("Error message.", example="Service 195c1f2d-136d-40af-a0f3-db5717d2634a does not exist."),
@@ -197,7 +198,7 @@ def flex_int(desc):
 
 schemas["ServiceConfigRequest"] = obj({
     "model_id": s("Model ID."),
-    "weight": flex_int("Traffic weight; mandatory for real-time; the weights of a service sum to 100."),
+    "weight": flex_int("Traffic weight; mandatory for real-time (the weights of a service sum to 100); ignored for edge."),
     "specification": s("Resource flavor (see GET /v1/{project_id}/services/specifications) or custom.",
                        example="modelarts.vm.cpu.2u"),
     "custom_spec": ref("CustomSpec"),
@@ -208,14 +209,15 @@ schemas["ServiceConfigRequest"] = obj({
     "pool_name": s("Dedicated pool name (takes precedence over the service-level field)."),
     "additional_properties": mapof(ref("ModelAdditionalProperties"), "Per-model properties keyed by model ID."),
     "affinity": ref("ServiceAffinity"),
-    "nodes": arr(s(), "Edge node IDs (edge services; refused: arkserve runs real-time services only)."),
+    "nodes": arr(s(), "Edge node IDs (GET /v1/{project_id}/nodes): mandatory for edge services (at least one per "
+                 "entry, no node twice, 64 at most; instance_count 1), refused for real-time ones."),
     "src_path": s("Batch only: OBS input path."),
     "dest_path": s("Batch only: OBS output path."),
     "req_uri": s("Batch only: inference path."),
     "mapping_type": s("Batch only: file or csv.", enum=["file", "csv"]),
     "mapping_rule": {"type": "object", "description": "Batch only: CSV mapping rule."},
     "src_type": s("Batch only: empty or ManifestFile."),
-}, ["model_id", "weight", "specification", "instance_count"], "Model running configuration of a deploy or update request.",
+}, ["model_id", "specification", "instance_count"], "Model running configuration of a deploy or update request.",
     closed=False)
 
 schemas["DeployServiceRequest"] = obj({
@@ -223,7 +225,7 @@ schemas["DeployServiceRequest"] = obj({
     "schedule": arr(ref("Schedule"), "Auto-stop schedule (at most one entry).", maxItems=1),
     "cluster_id": s("Dedicated pool ID."),
     "pool_name": s("Dedicated pool name (priority over cluster_id)."),
-    "infer_type": s("Inference mode. arkserve runs real-time services; batch and edge are refused with ModelArts.3518.",
+    "infer_type": s("Inference mode. arkserve runs real-time and edge services; batch is refused with ModelArts.3518.",
                     enum=INFER_TYPES),
     "vpc_id": s("VPC ID; needs security_group_id and subnet_network_id."),
     "service_name": s("Service name, 1 to 64 characters.", minLength=1, maxLength=64),
@@ -292,6 +294,31 @@ schemas["ListServicesResponse"] = obj({
     "services": arr(ref("ServiceListItem"), "Services."),
 }, ["total_count", "count", "services"], "ListServices response.")
 
+schemas["Node"] = obj({
+    "id": s("Edge node ID."),
+    "name": s("Name of the edge node."),
+    "state": s("Host status: RUNNING, FAIL (the agent cannot start instances) or UNCONNECTED (heartbeat lost).",
+               enum=["RUNNING", "FAIL", "UNCONNECTED"]),
+    "instance_status": s("Status of the service's instance on the node (service details only).",
+                         enum=["running", "stopped", "notReady", "failed"]),
+    "message": s("Why instance_status is failed or notReady."),
+    "host_name": s("Host name of the node."),
+    "host_ips": arr(s(), "Host IP addresses of the node."),
+    "os_name": s("OS name."),
+    "os_version": s("OS version."),
+    "os_type": s("OS type."),
+    "arch": s("Architecture."),
+    "cpu": i32("Number of CPU cores."),
+    "memory": i32("Memory size, in MB."),
+    "gpu_num": i32("Number of GPUs."),
+    "enable_gpu": b("Whether the node has GPUs."),
+    "deployment_num": i32("Number of instances the node runs."),
+    "created_at": s("First registration, YYYY-MM-DDThh:mm:ss (UTC)."),
+    "updated_at": s("Last registration, YYYY-MM-DDThh:mm:ss (UTC)."),
+    "heartbeat_at": ext(i("Last heartbeat. " + MILLIS), "arkserve extension."),
+}, ["id", "name", "state", "host_ips", "cpu", "memory", "gpu_num", "enable_gpu", "deployment_num"],
+    "An edge node (Table 6 of the service details).")
+
 schemas["QueryServiceConfig"] = obj({
     "model_id": s("Model ID."),
     "model_name": s("Model name."),
@@ -306,6 +333,7 @@ schemas["QueryServiceConfig"] = obj({
     "deploy_timeout_in_seconds": i32("Instance deploy timeout, in seconds."),
     "additional_properties": mapof(ref("ModelAdditionalProperties"), "Per-model properties keyed by model ID."),
     "affinity": ref("ServiceAffinity"),
+    "nodes": arr(ref("Node"), "Edge nodes of the entry; edge services only."),
     "status": s("Status of the instances, derived from the service status (the reference example uses notReady).",
                 enum=["running", "stopped", "failed", "notReady"]),
     "scaling": b("Whether auto scaling is enabled; always false."),
@@ -322,7 +350,7 @@ detail_props.update({
     "security_group_id": s("Security group ID; only with a custom network."),
     "error_msg": s("Failure cause; only when status is failed."),
     "config": arr(ref("QueryServiceConfig"), "Model running configurations."),
-    "access_address": s("Inference address, {base}/v1/infers/{service_id}; only when running or concerning."),
+    "access_address": s("Inference address, {base}/v1/infers/{service_id}; real-time services only, when running or concerning."),
     "update_time": i("When the current configuration was accepted. " + MILLIS),
     "load_balancer_policy": s("Load balancing policy; omitted when not set.",
                               enum=["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]),
@@ -337,28 +365,28 @@ schemas["UpdateResult"] = obj({
     "node_name": s("Edge node name."),
     "operation": s("Operation.", enum=["deploy", "delete"]),
     "node_id": s("Edge node ID."),
-}, desc="Result of an operation on an edge node (Table 11).")
+}, ["result", "node_name", "operation", "node_id"], "Result of an operation on an edge node (Table 11).")
 
 schemas["ServiceLogConfig"] = obj({
     "model_id": s("Model ID."),
     "model_name": s("Model name."),
     "model_version": s("Model version."),
-    "weight": i32("Traffic weight; mandatory for real-time; the weights sum to 100."),
+    "weight": i32("Traffic weight; returned for real-time (the weights sum to 100)."),
     "specification": s("Resource flavor; returned for real-time or edge."),
     "custom_spec": ref("CustomSpec"),
     "envs": mapof(s(), "Environment variables."),
     "cluster_id": s("Dedicated pool ID."),
     "instance_count": i32("Number of instances; returned for real-time."),
     "additional_properties": mapof(ref("ModelAdditionalProperties"), "Per-model properties keyed by model ID."),
-}, ["model_id", "weight", "instance_count"], "Model running configuration of an update (Table 6).")
+}, ["model_id"], "Model running configuration of an update (Table 6).")
 
 schemas["Log"] = obj({
     "update_time": i("Update time. " + MILLIS),
     "result": s("Update result.", enum=["SUCCESS", "FAIL", "RUNNING"]),
     "config": arr(ref("ServiceLogConfig"), "Model running configurations."),
-    "success_num": i32("Number of nodes operated successfully; edge only (never returned by arkserve)."),
-    "failed_num": i32("Number of nodes that failed; edge only (never returned by arkserve)."),
-    "result_detail": arr(ref("UpdateResult"), "Operation result details; edge only (never returned by arkserve)."),
+    "success_num": i32("Number of nodes operated successfully; edge services only (while RUNNING: so far)."),
+    "failed_num": i32("Number of nodes that failed; edge services only (while RUNNING: so far)."),
+    "result_detail": arr(ref("UpdateResult"), "One row per finished node operation; edge services only."),
     "cluster_id": s("Dedicated pool ID."),
     "extend_config": arr(s(), "Personalized configuration."),
 }, ["update_time", "result", "config"], "A service update record (Table 5).")
@@ -384,6 +412,8 @@ schemas["Monitor"] = obj({
     "cpu_memory_total": i32("Memory the model's instances are granted, in MB."),
     "gpu_usage": n("GPUs in use (arkserve does not measure GPU use: 0)."),
     "gpu_total": n("GPUs the model's instances are granted."),
+    "node_id": s("Edge node ID; edge services (one item per node)."),
+    "node_name": s("Edge node name; edge services."),
 }, ["model_id", "model_running_instance_count", "model_instance_count"], "Monitoring of one model (Table 5).")
 
 schemas["MonitorResponse"] = obj({
@@ -617,7 +647,7 @@ schemas["DeleteModelResponse"] = obj({
 # ---------------------------------------------------------------------------------------------------------
 parameters = {
     "ProjectId": {"name": "project_id", "in": "path", "required": True,
-                  "description": "Project ID; must be the project of the token.", "schema": s()},
+                  "description": "Project ID; must be the project of the token (or, for a signed request, of X-Project-Id when sent).", "schema": s()},
     "ServiceId": {"name": "service_id", "in": "path", "required": True, "description": "Service ID.",
                   "schema": s()},
     "ModelId": {"name": "model_id", "in": "path", "required": True, "description": "Model ID.", "schema": s()},
@@ -626,8 +656,8 @@ parameters = {
                                   "contain slashes, which OpenAPI path parameters cannot express: every path "
                                   "below /v1/infers/{service_id}/ is this operation."),
                   "schema": s()},
-    "XAuthToken": {"name": "X-Auth-Token", "in": "header", "required": True,
-                   "description": "User token: the X-Subject-Token of POST /v3/auth/tokens.", "schema": s()},
+    "XAuthToken": {"name": "X-Auth-Token", "in": "header", "required": False,
+                   "description": "User token: the X-Subject-Token of POST /v3/auth/tokens. Required unless the request is signed with an access key (Authorization: SDK-HMAC-SHA256 ..., see the AKSK security scheme).", "schema": s()},
     "XProjectId": {"name": "X-Project-Id", "in": "header", "required": False,
                    "description": "Project ID; when present it must equal project_id.", "schema": s()},
     "XRequestId": ext({"name": "X-Request-Id", "in": "header", "required": False, "schema": s(maxLength=64, pattern=r"^[A-Za-z0-9._-]+$")},
@@ -704,7 +734,7 @@ def json_body(schema_name, desc):
 
 
 V1_COMMON = [pref("ProjectId"), pref("XAuthToken"), pref("XProjectId"), pref("XRequestId")]
-V1_SECURITY = [{"XAuthToken": []}]
+V1_SECURITY = [{"XAuthToken": []}, {"AKSK": []}]
 
 
 def v1op(op_id, summary, tags, responses, params=(), body=None, desc=None):
@@ -825,7 +855,8 @@ paths[V1 + "/services/{service_id}/monitor"] = {
     "get": v1op("ShowServiceMonitorInfo", "Show service monitoring", ["Services"],
                 {"200": ok("MonitorResponse", "Monitoring of the service's instances."),
                  **errs(400, 401, 403, 404, 413, 500)},
-                params=[qp("node_id", s(maxLength=256), "Edge node ID; edge services only (accepted, ignored).")]),
+                params=[qp("node_id", s(maxLength=256), "Edge node ID: only that node's figures (edge services; "
+                           "real-time services ignore it).")]),
 }
 paths[V1 + "/clusters"] = {
     "parameters": V1_COMMON,
@@ -838,6 +869,102 @@ paths[V1 + "/clusters"] = {
                     qp("sort_by", s(enum=["created_at", "cluster_name"], default="created_at"), "Sort field."),
                     pref("Order"),
                 ]),
+}
+
+# edge nodes (docs/edge.md): arkserve extensions
+schemas["ListNodesResponse"] = ext(obj({
+    "total_count": i32("Number of nodes."),
+    "count": i32("Number of nodes."),
+    "nodes": arr(ref("Node"), "The project's edge nodes, by name."),
+}, ["total_count", "count", "nodes"], "The project's edge nodes."), "arkserve extension.")
+schemas["NodeRegistration"] = ext(obj({
+    "name": s("Node name, 1 to 64 letters, digits, - and _, starting with a letter."),
+    "host_name": s("Host name."), "host_ips": arr(s(), "Host IP addresses (at most 16)."),
+    "os_name": s("OS name."), "os_version": s("OS version."), "os_type": s("OS type."), "arch": s("Architecture."),
+    "cpu": i32("CPU cores."), "memory": i32("Memory in MB."), "gpu_num": i32("GPUs."),
+}, ["name"], "What an agent registers about its node.", closed=False), "arkserve extension.")
+schemas["NodeRegistrationResponse"] = ext(obj({
+    "node_id": s("The node's ID."),
+    "heartbeat_interval_seconds": i32("How often the agent sends heartbeats."),
+}, ["node_id", "heartbeat_interval_seconds"], "Registration accepted."), "arkserve extension.")
+schemas["NodeInstance"] = obj({
+    "service_id": s("Edge service ID."),
+    "update_time": i("The update-log entry whose configuration the instance runs. " + MILLIS),
+    "status": s("Instance status.", enum=["running", "notReady", "failed"]),
+    "message": s("Why it failed or is not ready."),
+    "cpu_cores": n("CPU cores in use."),
+    "memory_mb": i32("Resident memory in MB."),
+}, ["service_id", "update_time", "status"], "An instance an agent runs.")
+schemas["NodeHeartbeat"] = ext(obj({
+    "error": s("The agent's own failure (the node is FAIL while set); empty when none."),
+    "instances": arr(ref("NodeInstance"), "The instances the agent runs (at most 256)."),
+}, desc="A heartbeat of an agent.", closed=False), "arkserve extension.")
+schemas["EdgeInstance"] = obj({
+    "model_id": s("Model ID."), "model_dir": s("Model directory (the same path on the node)."),
+    "cmd": s("Command, run with /bin/sh -c in model_dir with PORT and MODEL_DIR set."),
+    "envs": mapof(s(), "Environment variables."), "health": {"type": "object", "description": "Readiness check."},
+    "grace_period_seconds": i32("SIGTERM to SIGKILL."), "deploy_timeout_seconds": i32("Readiness deadline."),
+    "cpu": n("CPU cores granted."), "memory_mb": i32("Memory granted, MB."),
+    "error": s("Why the placement cannot be run (the agent reports it failed)."),
+}, ["model_id", "health", "grace_period_seconds", "deploy_timeout_seconds"], "What an agent starts for a placement.")
+schemas["EdgeAssignment"] = obj({
+    "service_id": s("Edge service ID."),
+    "update_time": i("The update-log entry whose configuration it runs. " + MILLIS),
+    "instance": ref("EdgeInstance"),
+}, ["service_id", "update_time", "instance"], "One placement of a node.")
+schemas["NodePlacementsResponse"] = ext(obj({
+    "version": s("Version of the answer; send it back as ?version= to wait for a change."),
+    "placements": arr(ref("EdgeAssignment"), "What the node runs: its placements of services that are not stopped."),
+}, ["version", "placements"], "The node's placements."), "arkserve extension.")
+
+NODE_CRED = [{"NodeCredential": []}]
+
+
+def agentop(op_id, summary, responses, params=(), body=None, desc=None):
+    op = {"operationId": op_id, "summary": summary, "tags": ["Edge"], "security": NODE_CRED,
+          "parameters": list(params), "responses": responses}
+    if desc:
+        op["description"] = desc
+    if body:
+        op["requestBody"] = body
+    return ext(op, "arkserve extension: the agent API (arkserve agent), with a node credential.")
+
+
+NODE_ID = {"name": "node_id", "in": "path", "required": True, "schema": s(), "description": "Edge node ID."}
+AGENT_COMMON = [pref("ProjectId"), NODE_ID, pref("XRequestId")]
+paths[V1 + "/nodes"] = {
+    "parameters": V1_COMMON,
+    "get": ext(v1op("ListNodes", "List edge nodes", ["Edge"], {"200": ok("ListNodesResponse", "Edge nodes."),
+                                                              **errs(400, 401, 403, 413, 500)}), "arkserve extension."),
+}
+paths[V1 + "/nodes/{node_id}"] = {
+    "parameters": V1_COMMON + [NODE_ID],
+    "get": ext(v1op("ShowNode", "Show an edge node", ["Edge"], {"200": ok("Node", "The node."),
+                                                               **errs(400, 401, 403, 404, 413, 500)}), "arkserve extension."),
+    "delete": ext(v1op("DeleteNode", "Delete an edge node", ["Edge"],
+                       {"200": ok("EmptyObject", "The node is deleted; an agent still running registers it again."),
+                        **errs(400, 401, 403, 404, 413, 500)},
+                       desc="Refused (400) while a service has a placement on the node."), "arkserve extension."),
+}
+paths[V1 + "/nodes/{node_id}/registration"] = {
+    "parameters": AGENT_COMMON,
+    "put": agentop("RegisterNode", "Register an edge node", {"200": ok("NodeRegistrationResponse", "Registered."),
+                                                              **errs(400, 401, 403, 413, 415, 500)},
+                   body=json_body("NodeRegistration", "The node's name and facts.")),
+}
+paths[V1 + "/nodes/{node_id}/heartbeat"] = {
+    "parameters": AGENT_COMMON,
+    "post": agentop("NodeHeartbeat", "Send a heartbeat", {"200": ok("EmptyObject", "Recorded."),
+                                                           **errs(400, 401, 403, 404, 413, 415, 500)},
+                    body=json_body("NodeHeartbeat", "The agent's instances.")),
+}
+paths[V1 + "/nodes/{node_id}/placements"] = {
+    "parameters": AGENT_COMMON,
+    "get": agentop("NodePlacements", "Get (long-poll) the node's placements",
+                   {"200": ok("NodePlacementsResponse", "The node's placements."), **errs(400, 401, 403, 404, 413, 500)},
+                   params=[qp("version", s(maxLength=64), "The version the agent has; equal to the current one, the "
+                              "call waits for a change."),
+                           qp("wait", i(minimum=0, maximum=30), "Seconds to wait for a change, default and at most 30.")]),
 }
 
 paths["/openapi.json"] = {
@@ -886,6 +1013,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import keystone  # noqa: E402
     keystone.add(paths, schemas, responses, parameters, headers, helpers=globals())
+    import credentials  # noqa: E402
+    credentials.add(paths, schemas, responses)
     HAVE_KEYSTONE = True
 except ImportError:
     HAVE_KEYSTONE = False
@@ -906,6 +1035,7 @@ doc = {
         {"name": "Models", "description": "ModelArts v1 AI applications."},
         {"name": "Services", "description": "ModelArts v1 real-time services."},
         {"name": "Inference", "description": "Calls to deployed real-time services (arkserve's gateway)."},
+        {"name": "Edge", "description": "arkserve extension: edge nodes and the agent API (docs/edge.md)."},
         {"name": "arkserve", "description": "arkserve's own routes."},
     ],
     "paths": paths,
@@ -917,6 +1047,10 @@ doc = {
         "securitySchemes": {
             "XAuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
                            "description": "Token from POST /v3/auth/tokens (the X-Subject-Token response header)."},
+            "AKSK": {"type": "apiKey", "in": "header", "name": "Authorization",
+                     "description": "AK/SK request signature as the Huawei Cloud SDKs send it: Authorization: SDK-HMAC-SHA256 Access=AK, SignedHeaders=..., Signature=... with X-Sdk-Date (at most 15 minutes off) and, for project APIs, X-Project-Id. Access keys come from /v3.0/OS-CREDENTIAL/credentials or arkserve access-key create."},
+            "NodeCredential": {"type": "http", "scheme": "bearer",
+                               "description": "arkserve extension: a node credential (arkserve admin node credential create)."},
         },
     },
     "x-arkserve-unrouted-responses": {
