@@ -6,9 +6,11 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/httpapi/openapitest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -53,5 +55,66 @@ func TestLogsReferenceExample(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoded example =\n%s\nwant (golden)\n%s", got, want)
+	}
+}
+
+// TestLogsEdgeEntry encodes a finished entry of an edge service: every field of the reference's
+// Table 5 is present (success_num, failed_num and result_detail with Table 11's fields), the
+// real-time-only fields of Table 6 (weight, instance_count) are absent, the body validates
+// against the OpenAPI document, and it is byte for byte the golden file.
+func TestLogsEdgeEntry(t *testing.T) {
+	svc := &ark.Service{ID: "2b1a0c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", Name: "edge-demo", InferType: ark.InferEdge}
+	cfg := ark.ServiceConfig{ModelID: "eb6a4a8c-5713-4a27-b8ed-c7e694499af5", ModelName: "mnist", ModelVersion: "1.0.1",
+		Specification: "arkserve.local.small", InstanceCount: 1, Envs: map[string]string{"MODE": "edge"},
+		Nodes: []string{"11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"}}
+	logs := []ark.UpdateLog{{ServiceID: svc.ID, UpdateTime: 1764237600000, Result: ark.ResultFail, Config: []ark.ServiceConfig{cfg},
+		ClusterID: "edge-pool", ExtendConfig: []string{"x"},
+		Edge: []ark.EdgeOp{
+			{NodeID: "22222222-2222-4222-8222-222222222222", NodeName: "node-2", Operation: ark.EdgeDeploy, State: ark.OpSucceeded},
+			{NodeID: "33333333-3333-4333-8333-333333333333", NodeName: "node-3", Operation: ark.EdgeDeploy, State: ark.OpFailed,
+				Message: "the node is UNCONNECTED"},
+			{NodeID: "11111111-1111-4111-8111-111111111111", NodeName: "node-1", Operation: ark.EdgeDelete, State: ark.OpSucceeded},
+		}}}
+	got, err := json.MarshalIndent(toLogsResponse(svc, logs), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Logs []map[string]json.RawMessage `json:"logs"`
+	}
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatal(err)
+	}
+	entry := doc.Logs[0]
+	for _, f := range []string{"update_time", "result", "config", "success_num", "failed_num", "result_detail", "cluster_id", "extend_config"} {
+		if _, ok := entry[f]; !ok {
+			t.Errorf("edge entry has no %s: %s", f, got)
+		}
+	}
+	if string(entry["success_num"]) != "2" || string(entry["failed_num"]) != "1" {
+		t.Errorf("success_num %s, failed_num %s; want 2, 1", entry["success_num"], entry["failed_num"])
+	}
+	if bytes.Contains(entry["config"], []byte(`"weight"`)) || bytes.Contains(entry["config"], []byte(`"instance_count"`)) {
+		t.Errorf("edge config carries a real-time field: %s", entry["config"])
+	}
+	v, err := openapitest.Load(OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.ValidateResponse("GET", "/v1/"+strings.Repeat("a", 32)+"/services/"+svc.ID+"/logs", 200, got); err != nil {
+		t.Errorf("OpenAPI: %v", err)
+	}
+	golden := "testdata/logs_edge.golden"
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoded edge entry =\n%s\nwant (golden)\n%s", got, want)
 	}
 }

@@ -171,6 +171,10 @@ func TestErrors(t *testing.T) {
 		return []byte(`{"infer_type":"real-time","service_name":"s2","config":[{"model_id":"` + m1 + `",` + fields + `}]}`)
 	}
 	good := `"weight":100,"specification":"arkserve.local.small","instance_count":1`
+	edge := func(fields string) []byte {
+		return []byte(`{"infer_type":"edge","service_name":"e2","config":[{"model_id":"` + m1 + `",` + fields + `}]}`)
+	}
+	edgeGood := `"specification":"arkserve.local.small","instance_count":1`
 	big := bytes.Repeat([]byte("a"), 2<<20)
 	deep := []byte(strings.Repeat("[", 20000) + strings.Repeat("]", 20000))
 	modelBody := func(fields string) []byte {
@@ -226,7 +230,19 @@ func TestErrors(t *testing.T) {
 		// Types and values.
 		{"infer_type missing", "POST", svc, e.admin, []byte(`{"service_name":"s2","config":[]}`), nil, 400, ark.ERequired},
 		{"infer_type batch", "POST", svc, e.admin, []byte(`{"infer_type":"batch","service_name":"s2","config":[]}`), nil, 400, ark.ENotEnabled},
-		{"infer_type edge", "POST", svc, e.admin, []byte(`{"infer_type":"edge","service_name":"s2","config":[]}`), nil, 400, ark.ENotEnabled},
+		{"infer_type edge empty config", "POST", svc, e.admin, []byte(`{"infer_type":"edge","service_name":"s2","config":[]}`), nil, 400, ark.EEmpty},
+		{"edge without nodes", "POST", svc, e.admin, edge(`"specification":"arkserve.local.small","instance_count":1`), nil, 400, ark.ERequired},
+		{"edge unknown node", "POST", svc, e.admin, edge(edgeGood + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 404, ark.ENodeNotFound},
+		{"edge node not an id", "POST", svc, e.admin, edge(edgeGood + `,"nodes":["n1"]`), nil, 400, ark.EInvalidParam},
+		{"edge node twice", "POST", svc, e.admin, edge(edgeGood + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a","195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 400, ark.EInvalidParam},
+		{"edge two instances", "POST", svc, e.admin, edge(`"specification":"arkserve.local.small","instance_count":2,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 400, ark.EInvalidParam},
+		{"unknown node", "GET", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a", e.admin, nil, nil, 404, ark.ENodeNotFound},
+		{"delete unknown node", "DELETE", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a", e.admin, nil, nil, 404, ark.ENodeNotFound},
+		{"reader deletes a node", "DELETE", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a", e.reader, nil, nil, 403, ark.EForbidden},
+		{"agent API without credential", "POST", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a/heartbeat", "", []byte(`{}`), nil, 401, ark.ETokenMissing},
+		{"agent API with a user token", "GET", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a/placements", e.admin, nil, nil, 401, ark.ETokenMissing},
+		{"agent API with a forged credential", "PUT", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a/registration", "", []byte(`{"name":"n"}`),
+			map[string]string{"Authorization": "Bearer arkn1." + e.pid + ".nc0000000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, 401, ark.ETokenInvalid},
 		{"infer_type unknown", "POST", svc, e.admin, []byte(`{"infer_type":"x","service_name":"s2","config":[]}`), nil, 400, ark.EInvalidParam},
 		{"service_name missing", "POST", svc, e.admin, []byte(`{"infer_type":"real-time","config":[]}`), nil, 400, ark.ERequired},
 		{"service_name number", "POST", svc, e.admin, []byte(`{"infer_type":"real-time","service_name":5}`), nil, 400, ark.EInvalidParam},
@@ -262,7 +278,7 @@ func TestErrors(t *testing.T) {
 		{"mount system dir", "POST", svc, e.admin, cfg(good + `,"additional_properties":{"` + m1 + `":{"persistent_volumes":[{"mount_path":"/var/run"}]}}`), nil, 400, ark.EInvalidParam},
 		{"deploy timeout negative", "POST", svc, e.admin, cfg(good + `,"deploy_timeout_in_seconds":-1`), nil, 400, ark.EInvalidParam},
 		{"unknown cluster", "POST", svc, e.admin, cfg(good + `,"cluster_id":"nope"`), nil, 400, ark.EClusterNotFound},
-		{"edge nodes", "POST", svc, e.admin, cfg(good + `,"nodes":["n1"]`), nil, 400, ark.ENotEnabled},
+		{"nodes of a real-time service", "POST", svc, e.admin, cfg(good + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 400, ark.EInvalidParam},
 		{"schedule unit", "POST", svc, e.admin, []byte(`{"infer_type":"real-time","service_name":"s2","schedule":[{"type":"stop","time_unit":"YEARS","duration":1}],"config":[{"model_id":"` + m1 + `",` + good + `}]}`), nil, 400, ark.EInvalidParam},
 		{"priority 4", "POST", svc, e.admin, []byte(`{"infer_type":"real-time","service_name":"s2","priority":4,"config":[{"model_id":"` + m1 + `",` + good + `}]}`), nil, 400, ark.EInvalidParam},
 		{"lb policy", "POST", svc, e.admin, []byte(`{"infer_type":"real-time","service_name":"s2","load_balancer_policy":"RANDOM","config":[{"model_id":"` + m1 + `",` + good + `}]}`), nil, 400, ark.EInvalidParam},
