@@ -20,13 +20,17 @@ import (
 
 const testPassword = "Test-Secret-123!"
 
-// MustRunMain starts a real server on a loopback port with the given data dir.
-func MustRunMain(tb testing.TB, dataDir string) *Main {
+// MustRunMain starts a real server on a loopback port with the given data dir; opts change its
+// configuration first.
+func MustRunMain(tb testing.TB, dataDir string, opts ...func(*Config)) *Main {
 	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.ShutdownTimeout = duration{20 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	m := &Main{Config: cfg, Logger: newLogger(Config{LogLevel: "warn", LogFormat: "text"}, os.Stderr)}
 	if err := m.Open(context.Background()); err != nil {
 		m.Close()

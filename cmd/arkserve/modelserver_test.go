@@ -28,7 +28,7 @@ import (
 // runtime arkserve with `exec COPY model-server`, so the copy must behave as the real binary does;
 // the crash tests run the server as a separate process (this binary) to kill it with SIGKILL.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == "model-server" || os.Args[1] == "server") {
+	if len(os.Args) > 1 && (os.Args[1] == "model-server" || os.Args[1] == "server" || os.Args[1] == "agent") {
 		main()
 		os.Exit(0)
 	}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The edge tests run a real server and real agents: `arkserve agent` processes (this test binary,
+// see TestMain) with data dirs of their own, registering with node credentials made by `arkserve
+// admin node credential create`, and running real model processes.
+
+// edgeTimings are short heartbeats and timeouts, so that a lost node is noticed within seconds.
+func edgeTimings(c *Config) {
+	c.Edge = EdgeConfig{HeartbeatInterval: duration{time.Second}, HeartbeatTimeout: duration{3 * time.Second},
+		UnconnectedTimeout: duration{4 * time.Second}, ParallelNodes: 2}
+}
+
+// agentProcess is an `arkserve agent` running as a separate process.
+type agentProcess struct {
+	dir    string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	stderr *bytes.Buffer // guarded by done: read only after it is closed
+}
+
+func startAgent(t *testing.T, server, name, dir, credFile string) *agentProcess {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "agent", "--server", server, "--node-name", name, "--data-dir", dir,
+		"--credential-file", credFile, "--log-level", "warn")
+	p := &agentProcess{dir: dir, cmd: cmd, done: make(chan struct{}), stderr: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = os.Stderr, p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("agent %s stderr:\n%s", name, p.stderr)
+		}
+	})
+	return p
+}
+
+// exited waits for the agent to end by itself and returns its exit code and output.
+func (p *agentProcess) exited(t *testing.T, within time.Duration) (int, string) {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), p.stderr.String()
+	case <-time.After(within):
+		t.Fatalf("the agent in %s still runs after %s", p.dir, within)
+		return 0, ""
+	}
+}
+
+// nodeID waits for the agent to have made its node id.
+func (p *agentProcess) nodeID(t *testing.T) string {
+	t.Helper()
+	var id string
+	waitFor(t, 30*time.Second, "the agent's node id", func() bool {
+		b, err := os.ReadFile(filepath.Join(p.dir, "node-id"))
+		id = strings.TrimSpace(string(b))
+		return err == nil && id != ""
+	})
+	return id
+}
+
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runAdminCmd runs an arkserve admin command on the data dir and returns its output.
+func runAdminCmd(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), append([]string{"admin", "--data-dir", dir}, args...), &out, &errb); err != nil {
+		t.Fatalf("admin %v: %v\n%s", args, err, errb.String())
+	}
+	return out.String()
+}
+
+// nodeCredential makes a node credential of a project and writes it to a file; it returns the
+// file and the credential's id.
+func nodeCredential(t *testing.T, dir, project string) (file, id string) {
+	t.Helper()
+	out := runAdminCmd(t, dir, "node", "credential", "create", "--project", project)
+	var token string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "arkn1.") {
+			token = line
+		}
+		if rest, ok := strings.CutPrefix(line, "node credential "); ok {
+			id, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if token == "" || id == "" {
+		t.Fatalf("admin node credential create printed %q", out)
+	}
+	file = filepath.Join(t.TempDir(), "credential")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, id
+}
+
+// nodeInstances returns the pids of the service's instance processes that the agent with data dir
+// dir started (their HOME is under it).
+func nodeInstances(t *testing.T, serviceID, dir string) []string {
+	t.Helper()
+	var pids []string
+	for _, pid := range instancePIDs(t, serviceID) {
+		env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
+		if err == nil && bytes.Contains(env, []byte("\x00HOME="+filepath.Join(dir, "instances")+"/")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// nodeState returns the state of a node as the nodes API reports it.
+func (c *client) nodeState(pid, nodeID string) any {
+	status, _, doc := c.do("GET", "/v1/"+pid+"/nodes/"+nodeID, nil)
+	if status != http.StatusOK {
+		return fmt.Sprintf("status %d", status)
+	}
+	return obj(doc, "state")
+}
+
+func edgeConfig(modelID string, env string, nodes ...string) []map[string]any {
+	return []map[string]any{{"model_id": modelID, "specification": "arkserve.local.small", "instance_count": 1,
+		"envs": map[string]any{"GREETING": env}, "nodes": nodes}}
+}
+
+type opRow struct{ op, node string }
+
+// resultRows returns the newest entry's result_detail as operation+node → result.
+func resultRows(t *testing.T, logs map[string]any) map[opRow]any {
+	t.Helper()
+	entry := logs["logs"].([]any)[0]
+	rows := map[opRow]any{}
+	for _, r := range obj(entry, "result_detail").([]any) {
+		rows[opRow{obj(r, "operation").(string), obj(r, "node_id").(string)}] = obj(r, "result")
+	}
+	return rows
+}
+
+// TestEdgeServices: three agents register; an edge service deploys to two of them; an update moves
+// it to nodes 2 and 3 (delete on node 1, deploy on node 3, node 2 untouched); a killed agent's node
+// becomes UNCONNECTED and an update that includes it ends FAIL within the documented timeout with
+// that node's row false and the other true; revoked and other-project credentials are refused.
+// Every response is validated against the OpenAPI document (newClient).
+func TestEdgeServices(t *testing.T) {
+	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
+	dir := dataDir(t)
+	m := MustRunMain(t, dir, edgeTimings)
+	t.Cleanup(func() { m.Close() })
+	c := newClient(t, m)
+	pid := c.login()
+	server := "http://" + m.HTTP.ListenAddr()
+	cred, _ := nodeCredential(t, dir, "default")
+
+	var agents [3]*agentProcess
+	var nodes [3]string
+	for i := range agents {
+		agents[i] = startAgent(t, server, fmt.Sprintf("node-%d", i+1), dataDir(t), cred)
+		nodes[i] = agents[i].nodeID(t)
+	}
+	for i, id := range nodes {
+		waitFor(t, 30*time.Second, fmt.Sprintf("node %d RUNNING", i+1), func() bool { return c.nodeState(pid, id) == "RUNNING" })
+	}
+	status, _, doc := c.do("GET", "/v1/"+pid+"/nodes", nil)
+	if status != http.StatusOK || obj(doc, "count") != jsonInt(3) {
+		t.Fatalf("nodes: %d %v", status, doc)
+	}
+
+	// Deploy to nodes 1 and 2.
+	model := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
+	status, _, doc = c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "edge", "service_name": "edge-echo",
+		"config": edgeConfig(model, "hello", nodes[0], nodes[1])})
+	if status != http.StatusOK {
+		t.Fatalf("deploy: %d %v", status, doc)
+	}
+	sid := obj(doc, "service_id").(string)
+	logs := c.waitFinal(pid, sid)
+	entry := logs["logs"].([]any)[0]
+	if obj(entry, "result") != "SUCCESS" || obj(entry, "success_num") != jsonInt(2) || obj(entry, "failed_num") != jsonInt(0) {
+		t.Fatalf("deployment entry = %v; events %v", entry, c.events(pid, sid))
+	}
+	if rows := resultRows(t, logs); len(rows) != 2 || rows[opRow{"deploy", nodes[0]}] != true || rows[opRow{"deploy", nodes[1]}] != true {
+		t.Fatalf("deployment result_detail = %v", rows)
+	}
+	for i, want := range []int{1, 1, 0} {
+		if got := len(nodeInstances(t, sid, agents[i].dir)); got != want {
+			t.Fatalf("node %d runs %d instances after the deployment; want %d", i+1, got, want)
+		}
+	}
+	// Details: config[].nodes[] with the reference's fields; no access_address (real-time only).
+	status, _, doc = c.do("GET", "/v1/"+pid+"/services/"+sid, nil)
+	if status != http.StatusOK || obj(doc, "access_address") != nil {
+		t.Fatalf("details: %d %v", status, doc)
+	}
+	ns := obj(doc, "config").([]any)[0].(map[string]any)["nodes"].([]any)
+	if len(ns) != 2 {
+		t.Fatalf("details config[0].nodes = %v", ns)
+	}
+	for _, n := range ns {
+		for _, f := range []string{"id", "name", "state", "instance_status", "host_ips", "os_type", "arch", "cpu", "memory", "gpu_num"} {
+			if obj(n, f) == nil {
+				t.Errorf("details node has no %s: %v", f, n)
+			}
+		}
+		if obj(n, "instance_status") != "running" || obj(n, "state") != "RUNNING" {
+			t.Errorf("details node = %v; want RUNNING with instance_status running", n)
+		}
+	}
+	// The monitor of one node.
+	status, _, doc = c.do("GET", "/v1/"+pid+"/services/"+sid+"/monitor?node_id="+nodes[1], nil)
+	mons, _ := obj(doc, "monitors").([]any)
+	if status != http.StatusOK || len(mons) != 1 || obj(mons[0], "node_id") != nodes[1] || obj(mons[0], "node_name") != "node-2" {
+		t.Fatalf("monitor of node 2: %d %v", status, doc)
+	}
+
+	// Move to nodes 2 and 3, node 2's configuration unchanged: delete on 1, deploy on 3.
+	c.update(pid, sid, edgeConfig(model, "hello", nodes[1], nodes[2])...)
+	logs = c.waitFinal(pid, sid)
+	entry = logs["logs"].([]any)[0]
+	rows := resultRows(t, logs)
+	if obj(entry, "result") != "SUCCESS" || obj(entry, "success_num") != jsonInt(2) || obj(entry, "failed_num") != jsonInt(0) ||
+		len(rows) != 2 || rows[opRow{"delete", nodes[0]}] != true || rows[opRow{"deploy", nodes[2]}] != true {
+		t.Fatalf("move entry = %v; events %v", entry, c.events(pid, sid))
+	}
+	for i, want := range []int{0, 1, 1} {
+		waitFor(t, 30*time.Second, fmt.Sprintf("node %d runs %d instances", i+1, want), func() bool {
+			return len(nodeInstances(t, sid, agents[i].dir)) == want
+		})
+	}
+
+	// Kill agent 3: its node becomes UNCONNECTED; its instance is orphaned (cleaned up below).
+	orphans := nodeInstances(t, sid, agents[2].dir)
+	t.Cleanup(func() {
+		for _, p := range orphans {
+			var n int
+			fmt.Sscan(p, &n)
+			syscall.Kill(-n, syscall.SIGKILL) // the instance's process group
+		}
+	})
+	agents[2].cmd.Process.Signal(syscall.SIGKILL)
+	<-agents[2].done
+	waitFor(t, 30*time.Second, "node 3 UNCONNECTED", func() bool { return c.nodeState(pid, nodes[2]) == "UNCONNECTED" })
+
+	// An update of both nodes' configuration: node 2 succeeds, node 3 fails after the
+	// unconnected timeout (4 s) plus a heartbeat timeout (3 s) at most, and the entry is FAIL.
+	started := time.Now()
+	c.update(pid, sid, edgeConfig(model, "bonjour", nodes[1], nodes[2])...)
+	logs = c.waitFinal(pid, sid)
+	took := time.Since(started)
+	entry = logs["logs"].([]any)[0]
+	rows = resultRows(t, logs)
+	if obj(entry, "result") != "FAIL" || obj(entry, "success_num") != jsonInt(1) || obj(entry, "failed_num") != jsonInt(1) ||
+		len(rows) != 2 || rows[opRow{"deploy", nodes[1]}] != true || rows[opRow{"deploy", nodes[2]}] != false {
+		t.Fatalf("update with a lost node = %v; events %v", entry, c.events(pid, sid))
+	}
+	if took > 4*time.Second+3*time.Second+15*time.Second {
+		t.Errorf("the update with a lost node took %s", took)
+	}
+	events := fmt.Sprint(c.events(pid, sid))
+	if !strings.Contains(events, "UNCONNECTED") || !strings.Contains(events, "keep the new version") {
+		t.Errorf("events do not say what happened: %s", events)
+	}
+	waitFor(t, 30*time.Second, "node 2 runs the new configuration", func() bool {
+		ps := nodeInstances(t, sid, agents[1].dir)
+		if len(ps) != 1 {
+			return false
+		}
+		env, _ := os.ReadFile(filepath.Join("/proc", ps[0], "environ"))
+		return slices.Contains(strings.Split(string(env), "\x00"), "GREETING=bonjour")
+	})
+
+	// A revoked credential and another project's credential are refused.
+	revoked, revokedID := nodeCredential(t, dir, "default")
+	runAdminCmd(t, dir, "node", "credential", "revoke", revokedID)
+	if code, out := startAgent(t, server, "node-r", dataDir(t), revoked).exited(t, 30*time.Second); code == 0 || !strings.Contains(out, "refused") {
+		t.Errorf("agent with a revoked credential: exit %d, %s", code, out)
+	}
+	runAdminCmd(t, dir, "project", "create", "other")
+	other, _ := nodeCredential(t, dir, "other")
+	// Node 1's data dir: the node belongs to project default.
+	agents[0].cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := agents[0].exited(t, 30*time.Second); code != 0 {
+		t.Errorf("agent 1 stopped with exit %d on SIGTERM", code)
+	}
+	if code, out := startAgent(t, server, "node-1", agents[0].dir, other).exited(t, 30*time.Second); code == 0 || !strings.Contains(out, "refused") {
+		t.Errorf("agent with another project's credential: exit %d, %s", code, out)
+	}
+}
+
+// jsonInt is how c.do decodes an integer.
+func jsonInt(n int) any { return json.Number(strconv.Itoa(n)) }
