@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,32 +21,43 @@ type serverProcess struct {
 	done chan struct{}
 }
 
-// startServerProcess starts a server on addr with the data dir; extra are more flags.
-func startServerProcess(t *testing.T, dataDir, addr string, extra ...string) *serverProcess {
+// startSelf runs this test binary (which acts as arkserve, see TestMain) with args and env added
+// to the test's environment; done is closed once it has exited. When the test ends a process
+// still running gets SIGTERM and is waited for.
+func startSelf(t *testing.T, stderr io.Writer, env []string, args ...string) (cmd *exec.Cmd, done chan struct{}) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, append([]string{"server", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}, extra...)...)
-	cmd.Env = append(os.Environ(), "ARKSERVE_ADMIN_PASSWORD="+testPassword)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd = exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProcess{cmd: cmd, done: make(chan struct{})}
+	done = make(chan struct{})
 	go func() {
 		cmd.Wait()
-		close(p.done)
+		close(done)
 	}()
 	t.Cleanup(func() {
 		select {
-		case <-p.done:
+		case <-done:
 		default:
 			cmd.Process.Signal(syscall.SIGTERM)
-			<-p.done
+			<-done
 		}
 	})
+	return cmd, done
+}
+
+// startServerProcess starts a server on addr with the data dir; extra are more flags.
+func startServerProcess(t *testing.T, dataDir, addr string, extra ...string) *serverProcess {
+	t.Helper()
+	cmd, done := startSelf(t, os.Stderr, []string{"ARKSERVE_ADMIN_PASSWORD=" + testPassword},
+		append([]string{"server", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}, extra...)...)
+	p := &serverProcess{cmd: cmd, done: done}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/v3")

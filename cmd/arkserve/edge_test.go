@@ -37,32 +37,15 @@ type agentProcess struct {
 
 func startAgent(t *testing.T, server, name, dir, credFile string) *agentProcess {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "agent", "--server", server, "--node-name", name, "--data-dir", dir,
-		"--credential-file", credFile, "--log-level", "warn")
-	p := &agentProcess{dir: dir, cmd: cmd, done: make(chan struct{}), stderr: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = os.Stderr, p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
+	p := &agentProcess{dir: dir, stderr: &bytes.Buffer{}}
+	// Registered before startSelf's cleanup, so it runs after the agent has stopped.
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Signal(syscall.SIGTERM)
-			<-p.done
-		}
 		if t.Failed() {
 			t.Logf("agent %s stderr:\n%s", name, p.stderr)
 		}
 	})
+	p.cmd, p.done = startSelf(t, p.stderr, nil, "agent", "--server", server, "--node-name", name, "--data-dir", dir,
+		"--credential-file", credFile, "--log-level", "warn")
 	return p
 }
 

@@ -41,11 +41,11 @@ var ErrRefused = errors.New("agent: the server refused the node credential")
 
 // Agent runs one edge node. Set its fields, then call Run.
 type Agent struct {
-	Server     string // base URL of the arkserve server, e.g. http://10.0.0.1:8111
-	Credential string // the node credential (arkn1.<project>.<id>.<secret>)
-	ProjectID  string // the credential's project
-	NodeID     string // the node's id (kept in the agent's data dir)
-	Facts      Facts  // what the node registers
+	Server     string        // base URL of the arkserve server, e.g. http://10.0.0.1:8111
+	Credential string        // the node credential (arkn1.<project>.<id>.<secret>)
+	ProjectID  string        // the credential's project
+	NodeID     string        // the node's id (kept in the agent's data dir)
+	Facts      ark.NodeFacts // what the node registers
 	Runtime    *process.Runtime
 	Logger     *slog.Logger
 	// RestartDelay is how long an instance that exited after it was ready waits before it is
@@ -74,20 +74,6 @@ type instance struct {
 
 	sampledAt  time.Time // the previous CPU sample (its start at first)
 	sampledCPU float64
-}
-
-// Facts are what a node registers about itself.
-type Facts struct {
-	Name      string   `json:"name"`
-	HostName  string   `json:"host_name"`
-	HostIPs   []string `json:"host_ips"`
-	OSName    string   `json:"os_name"`
-	OSVersion string   `json:"os_version"`
-	OSType    string   `json:"os_type"`
-	Arch      string   `json:"arch"`
-	CPU       int      `json:"cpu"`
-	Memory    int      `json:"memory"`
-	GPUNum    int      `json:"gpu_num"`
 }
 
 func (a *Agent) log() *slog.Logger {

@@ -7,13 +7,15 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/arkserve/arkserve/internal/ark"
 )
 
 // HostFacts gathers what a node registers about this machine: host name, the addresses of its
 // interfaces (loopback left out unless it has nothing else), the OS from /etc/os-release, the
 // architecture, CPUs and memory. GPUs are not detected: gpu_num is 0.
-func HostFacts(name string) Facts {
-	f := Facts{Name: name, OSType: runtime.GOOS, Arch: runtime.GOARCH, CPU: runtime.NumCPU(), HostIPs: []string{}}
+func HostFacts(name string) ark.NodeFacts {
+	f := ark.NodeFacts{Name: name, OSType: runtime.GOOS, Arch: runtime.GOARCH, CPU: runtime.NumCPU(), HostIPs: []string{}}
 	f.HostName, _ = os.Hostname()
 	var loopback []string
 	if addrs, err := net.InterfaceAddrs(); err == nil {
@@ -33,7 +35,7 @@ func HostFacts(name string) Facts {
 		f.HostIPs = loopback
 	}
 	f.OSName, f.OSVersion = osRelease("/etc/os-release")
-	f.Memory = memTotalMB("/proc/meminfo")
+	f.MemoryMB = memTotalMB("/proc/meminfo")
 	return f
 }
 

@@ -46,20 +46,52 @@ const (
 	MaxNodeReports = 256 // instances one heartbeat reports
 )
 
+// NodeFacts are what an agent registers about its node; the JSON form is the body of the
+// registration.
+type NodeFacts struct {
+	Name      string   `json:"name"`
+	HostName  string   `json:"host_name,omitempty"`
+	HostIPs   []string `json:"host_ips,omitempty"`
+	OSName    string   `json:"os_name,omitempty"`
+	OSVersion string   `json:"os_version,omitempty"`
+	OSType    string   `json:"os_type,omitempty"`
+	Arch      string   `json:"arch,omitempty"`
+	CPU       int      `json:"cpu"` // cores
+	MemoryMB  int      `json:"memory"`
+	GPUNum    int      `json:"gpu_num"`
+}
+
+// Validate checks registered facts: the name as service names, texts, at most MaxNodeIPs
+// addresses, no negative figures.
+func (f *NodeFacts) Validate() error {
+	if err := ValidateName("name", f.Name); err != nil {
+		return err
+	}
+	for field, v := range map[string]string{"host_name": f.HostName, "os_name": f.OSName,
+		"os_version": f.OSVersion, "os_type": f.OSType, "arch": f.Arch} {
+		if err := CheckText(field, v, MaxStringLen); err != nil {
+			return err
+		}
+	}
+	if len(f.HostIPs) > MaxNodeIPs {
+		return invalid("host_ips", "at most %d addresses", MaxNodeIPs)
+	}
+	for _, ip := range f.HostIPs {
+		if err := CheckText("host_ips", ip, MaxIDLen); err != nil {
+			return err
+		}
+	}
+	if f.CPU < 0 || f.MemoryMB < 0 || f.GPUNum < 0 {
+		return invalid("cpu, memory, gpu_num", "they cannot be negative")
+	}
+	return nil
+}
+
 // Node is an edge node: what its agent registered and last reported.
 type Node struct {
 	ID        string // a lower-case UUID the agent keeps in its data dir
 	ProjectID string
-	Name      string
-	HostName  string
-	HostIPs   []string
-	OSName    string
-	OSVersion string
-	OSType    string
-	Arch      string
-	CPU       int // cores
-	MemoryMB  int
-	GPUNum    int
+	NodeFacts
 	CreatedAt time.Time // first registration
 	UpdatedAt time.Time // last registration
 	// HeartbeatAt is the last heartbeat; the node is UNCONNECTED when it is older than the

@@ -43,7 +43,12 @@ func TestLogsReferenceExample(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("encoded example =\n%s\nwant the reference's\n%s", got, ref)
 	}
-	golden := "testdata/logs_reference_example.golden"
+	checkGolden(t, "testdata/logs_reference_example.golden", got)
+}
+
+// checkGolden compares got with the golden file (rewritten first with -update).
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -54,7 +59,7 @@ func TestLogsReferenceExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("encoded example =\n%s\nwant (golden)\n%s", got, want)
+		t.Fatalf("encoded =\n%s\nwant (golden %s)\n%s", got, golden, want)
 	}
 }
 
@@ -104,17 +109,5 @@ func TestLogsEdgeEntry(t *testing.T) {
 	if err := v.ValidateResponse("GET", "/v1/"+strings.Repeat("a", 32)+"/services/"+svc.ID+"/logs", 200, got); err != nil {
 		t.Errorf("OpenAPI: %v", err)
 	}
-	golden := "testdata/logs_edge.golden"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("encoded edge entry =\n%s\nwant (golden)\n%s", got, want)
-	}
+	checkGolden(t, "testdata/logs_edge.golden", got)
 }

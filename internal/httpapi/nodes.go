@@ -205,59 +205,19 @@ func (s *Server) handleNodeDelete(w http.ResponseWriter, r *http.Request, p *ark
 	s.writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// registration is the body of PUT .../registration: the node's name and facts.
-type registration struct {
-	Name      string   `json:"name"`
-	HostName  string   `json:"host_name"`
-	HostIPs   []string `json:"host_ips"`
-	OSName    string   `json:"os_name"`
-	OSVersion string   `json:"os_version"`
-	OSType    string   `json:"os_type"`
-	Arch      string   `json:"arch"`
-	CPU       int      `json:"cpu"`
-	Memory    int      `json:"memory"`
-	GPUNum    int      `json:"gpu_num"`
-}
-
-func (reg *registration) validate() error {
-	if err := ark.ValidateName("name", reg.Name); err != nil {
-		return err
-	}
-	for field, v := range map[string]string{"host_name": reg.HostName, "os_name": reg.OSName,
-		"os_version": reg.OSVersion, "os_type": reg.OSType, "arch": reg.Arch} {
-		if err := ark.CheckText(field, v, ark.MaxStringLen); err != nil {
-			return err
-		}
-	}
-	if len(reg.HostIPs) > ark.MaxNodeIPs {
-		return ark.Errorf(ark.EInvalidParam, "Parameter (host_ips) is invalid: at most %d addresses.", ark.MaxNodeIPs)
-	}
-	for _, ip := range reg.HostIPs {
-		if err := ark.CheckText("host_ips", ip, ark.MaxIDLen); err != nil {
-			return err
-		}
-	}
-	if reg.CPU < 0 || reg.Memory < 0 || reg.GPUNum < 0 {
-		return ark.Errorf(ark.EInvalidParam, "Parameter (cpu, memory, gpu_num) is invalid: they cannot be negative.")
-	}
-	return nil
-}
-
 // handleNodeRegister registers (or registers again) the path's node in the credential's project
 // and tells the agent how often to send heartbeats.
 func (s *Server) handleNodeRegister(w http.ResponseWriter, r *http.Request, c *ark.NodeCredential) {
-	var reg registration
-	if err := decodeJSON(r, &reg); err != nil {
+	var facts ark.NodeFacts
+	if err := decodeJSON(r, &facts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := reg.validate(); err != nil {
+	if err := facts.Validate(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	n := &ark.Node{ID: r.PathValue("node_id"), ProjectID: c.ProjectID, Name: reg.Name, HostName: reg.HostName,
-		HostIPs: reg.HostIPs, OSName: reg.OSName, OSVersion: reg.OSVersion, OSType: reg.OSType, Arch: reg.Arch,
-		CPU: reg.CPU, MemoryMB: reg.Memory, GPUNum: reg.GPUNum}
+	n := &ark.Node{ID: r.PathValue("node_id"), ProjectID: c.ProjectID, NodeFacts: facts}
 	if err := s.Store.RegisterNode(r.Context(), n); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -361,8 +361,8 @@ type serviceConfigView struct {
 	ark.ServiceConfig
 	Nodes        []nodeView `json:"nodes,omitempty"`
 	Status       string     `json:"status"`
-	Scaling      bool   `json:"scaling"`
-	SupportDebug bool   `json:"support_debug"`
+	Scaling      bool       `json:"scaling"`
+	SupportDebug bool       `json:"support_debug"`
 }
 
 func toServiceItem(s *ark.Service) serviceItem {

@@ -40,7 +40,7 @@ func edgeNodes(t *testing.T, store *testStore, n int) []string {
 	var ids []string
 	for i := range n {
 		id := ark.NewUUID()
-		store.must(store.RegisterNode(context.Background(), &ark.Node{ID: id, ProjectID: store.pid, Name: fmt.Sprintf("node-%d", i+1)}))
+		store.must(store.RegisterNode(context.Background(), &ark.Node{ID: id, ProjectID: store.pid, NodeFacts: ark.NodeFacts{Name: fmt.Sprintf("node-%d", i+1)}}))
 		ids = append(ids, id)
 	}
 	return ids

@@ -195,41 +195,24 @@ func EventRow(e ark.Event, now int64) (typ string, ms int64) {
 	return typ, ms
 }
 
-// nodeInfo is what a node registers besides its id, project and name: one JSON column.
-type nodeInfo struct {
-	HostName  string   `json:"host_name,omitempty"`
-	HostIPs   []string `json:"host_ips,omitempty"`
-	OSName    string   `json:"os_name,omitempty"`
-	OSVersion string   `json:"os_version,omitempty"`
-	OSType    string   `json:"os_type,omitempty"`
-	Arch      string   `json:"arch,omitempty"`
-	CPU       int      `json:"cpu"`
-	MemoryMB  int      `json:"memory"`
-	GPUNum    int      `json:"gpu_num"`
-}
-
 // NodeColumns are the columns of table nodes, in the order of ScanNode.
 const NodeColumns = `id, project_id, name, info, created_at, updated_at, heartbeat_at, error, instances`
 
-// NodeInfo is the info column of n.
-func NodeInfo(n *ark.Node) string {
-	return JSON(nodeInfo{HostName: n.HostName, HostIPs: n.HostIPs, OSName: n.OSName, OSVersion: n.OSVersion,
-		OSType: n.OSType, Arch: n.Arch, CPU: n.CPU, MemoryMB: n.MemoryMB, GPUNum: n.GPUNum})
-}
+// NodeInfo is the info column of n: its registered facts (the name is a column of its own too).
+func NodeInfo(n *ark.Node) string { return JSON(n.NodeFacts) }
 
 // ScanNode decodes a row of NodeColumns.
 func ScanNode(sc Scanner) (*ark.Node, error) {
 	var n ark.Node
 	var info, instances string
 	var created, updated, heartbeat int64
-	if err := sc.Scan(&n.ID, &n.ProjectID, &n.Name, &info, &created, &updated, &heartbeat, &n.Error, &instances); err != nil {
+	var name string
+	if err := sc.Scan(&n.ID, &n.ProjectID, &name, &info, &created, &updated, &heartbeat, &n.Error, &instances); err != nil {
 		return nil, err
 	}
 	n.CreatedAt, n.UpdatedAt, n.HeartbeatAt = Time(created), Time(updated), Time(heartbeat)
-	var x nodeInfo
-	err := errors.Join(FromJSON(info, &x), FromJSON(instances, &n.Instances))
-	n.HostName, n.HostIPs, n.OSName, n.OSVersion, n.OSType, n.Arch, n.CPU, n.MemoryMB, n.GPUNum =
-		x.HostName, x.HostIPs, x.OSName, x.OSVersion, x.OSType, x.Arch, x.CPU, x.MemoryMB, x.GPUNum
+	err := errors.Join(FromJSON(info, &n.NodeFacts), FromJSON(instances, &n.Instances))
+	n.Name = name
 	return &n, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
@@ -35,23 +34,28 @@ func (db *DB) FindNodeCredential(ctx context.Context, id string) (*ark.NodeCrede
 	return c, err
 }
 
-// ListNodeCredentials returns a project's node credentials (every project's for ""), oldest first.
-func (db *DB) ListNodeCredentials(ctx context.Context, projectID string) ([]*ark.NodeCredential, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+rowcodec.NodeCredentialColumns+` FROM node_credentials
-		WHERE ? = '' OR project_id = ? ORDER BY created_at, id`, projectID, projectID)
+// queryAll returns the rows that query selects on the readers, decoded by scan.
+func queryAll[T any](ctx context.Context, db *DB, scan func(rowcodec.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*ark.NodeCredential
+	var out []T
 	for rows.Next() {
-		c, err := rowcodec.ScanNodeCredential(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// ListNodeCredentials returns a project's node credentials (every project's for ""), oldest first.
+func (db *DB) ListNodeCredentials(ctx context.Context, projectID string) ([]*ark.NodeCredential, error) {
+	return queryAll(ctx, db, rowcodec.ScanNodeCredential, `SELECT `+rowcodec.NodeCredentialColumns+` FROM node_credentials
+		WHERE ? = '' OR project_id = ? ORDER BY created_at, id`, projectID, projectID)
 }
 
 // RevokeNodeCredential marks a credential revoked at at (once: a second revocation keeps the
@@ -138,42 +142,17 @@ func (db *DB) FindNode(ctx context.Context, projectID, id string) (*ark.Node, er
 
 // ListNodes returns a project's nodes by name.
 func (db *DB) ListNodes(ctx context.Context, projectID string) ([]*ark.Node, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+rowcodec.NodeColumns+` FROM nodes WHERE project_id = ? ORDER BY name, id`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*ark.Node
-	for rows.Next() {
-		n, err := rowcodec.ScanNode(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, rowcodec.ScanNode, `SELECT `+rowcodec.NodeColumns+` FROM nodes WHERE project_id = ? ORDER BY name, id`, projectID)
 }
 
 // DeleteNode removes a node of a project. ark.ENodeNotFound; ark.EInvalidParam while a live
 // service has a placement on it (its agent would go on running the instance).
 func (db *DB) DeleteNode(ctx context.Context, projectID, id string) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		var users []string
-		rows, err := tx.QueryContext(ctx, `SELECT s.name FROM edge_placements p JOIN services s ON s.id = p.service_id
-			WHERE p.node_id = ? AND s.deleted = 0 ORDER BY s.name`, id)
+		var users string
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE(GROUP_CONCAT(s.name, ', '), '') FROM edge_placements p
+			JOIN services s ON s.id = p.service_id WHERE p.node_id = ? AND s.deleted = 0`, id).Scan(&users)
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				rows.Close()
-				return err
-			}
-			users = append(users, name)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM nodes WHERE id = ? AND project_id = ?`, id, projectID)
@@ -183,40 +162,23 @@ func (db *DB) DeleteNode(ctx context.Context, projectID, id string) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, nodeNotFound(id))
 		}
-		if len(users) > 0 {
+		if users != "" {
 			return ark.Errorf(ark.EInvalidParam, "Parameter (node_id) is invalid: node %s runs the services %s; update them to other nodes first.",
-				id, strings.Join(users, ", "))
+				id, users)
 		}
 		return nil
 	})
 }
 
-func (db *DB) placements(ctx context.Context, query string, args ...any) ([]ark.EdgePlacement, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ark.EdgePlacement
-	for rows.Next() {
-		p, err := rowcodec.ScanPlacement(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
 // EdgePlacements returns what each node runs for a service, by node id.
 func (db *DB) EdgePlacements(ctx context.Context, serviceID string) ([]ark.EdgePlacement, error) {
-	return db.placements(ctx, `SELECT `+rowcodec.PlacementColumns+` FROM edge_placements WHERE service_id = ? ORDER BY node_id`, serviceID)
+	return queryAll(ctx, db, rowcodec.ScanPlacement, `SELECT `+rowcodec.PlacementColumns+` FROM edge_placements WHERE service_id = ? ORDER BY node_id`, serviceID)
 }
 
 // NodePlacements returns what a node should run: its placements of live services that are not
 // stopped or stopping, by service id.
 func (db *DB) NodePlacements(ctx context.Context, nodeID string) ([]ark.EdgePlacement, error) {
-	return db.placements(ctx, `SELECT p.service_id, p.node_id, p.update_time, p.config FROM edge_placements p
+	return queryAll(ctx, db, rowcodec.ScanPlacement, `SELECT p.service_id, p.node_id, p.update_time, p.config FROM edge_placements p
 		JOIN services s ON s.id = p.service_id
 		WHERE p.node_id = ? AND s.deleted = 0 AND s.status NOT IN (?, ?, ?) ORDER BY p.service_id`,
 		nodeID, ark.StatusStopping, ark.StatusStopped, ark.StatusDeleting)

@@ -55,8 +55,9 @@ func testNodeCredentials(t *testing.T, f *fixture) {
 
 func (f *fixture) node(project, id, name string) *ark.Node {
 	f.t.Helper()
-	n := &ark.Node{ID: id, ProjectID: project, Name: name, HostName: "h-" + name, HostIPs: []string{"10.0.0.1", "fe80::1"},
-		OSName: "Debian GNU/Linux", OSVersion: "12", OSType: "linux", Arch: "amd64", CPU: 4, MemoryMB: 8192, GPUNum: 1}
+	n := &ark.Node{ID: id, ProjectID: project, NodeFacts: ark.NodeFacts{Name: name, HostName: "h-" + name,
+		HostIPs: []string{"10.0.0.1", "fe80::1"}, OSName: "Debian GNU/Linux", OSVersion: "12", OSType: "linux", Arch: "amd64",
+		CPU: 4, MemoryMB: 8192, GPUNum: 1}}
 	must(f.t, f.s.RegisterNode(f.ctx, n))
 	return n
 }
@@ -84,13 +85,13 @@ func testNodes(t *testing.T, f *fixture) {
 	}
 
 	f.clock.Advance(time.Minute)
-	again := &ark.Node{ID: node1, ProjectID: f.project, Name: "renamed", CPU: 8}
+	again := &ark.Node{ID: node1, ProjectID: f.project, NodeFacts: ark.NodeFacts{Name: "renamed", CPU: 8}}
 	must(t, f.s.RegisterNode(f.ctx, again))
 	got, _ = f.s.FindNode(f.ctx, f.project, node1)
 	if got.Name != "renamed" || got.CPU != 8 || got.HostName != "" || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(f.clock.Now()) {
 		t.Fatalf("registered again: %+v; want the new facts, created_at kept", got)
 	}
-	wantCode(t, f.s.RegisterNode(f.ctx, &ark.Node{ID: node1, ProjectID: f.other, Name: "thief"}), ark.EForbidden)
+	wantCode(t, f.s.RegisterNode(f.ctx, &ark.Node{ID: node1, ProjectID: f.other, NodeFacts: ark.NodeFacts{Name: "thief"}}), ark.EForbidden)
 	wantCode(t, func() error { _, err := f.s.FindNode(f.ctx, f.other, node1); return err }(), ark.ENodeNotFound)
 
 	f.clock.Advance(time.Second)

@@ -1014,7 +1014,7 @@ try:
     import keystone  # noqa: E402
     keystone.add(paths, schemas, responses, parameters, headers, helpers=globals())
     import credentials  # noqa: E402
-    credentials.add(paths, schemas, responses)
+    credentials.add(paths, schemas, responses, helpers=globals())
     HAVE_KEYSTONE = True
 except ImportError:
     HAVE_KEYSTONE = False
