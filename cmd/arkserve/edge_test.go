@@ -169,7 +169,12 @@ func TestEdgeServices(t *testing.T) {
 	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
 	dir := dataDir(t)
 	m := MustRunMain(t, dir, edgeTimings)
-	t.Cleanup(func() { m.Close() })
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			m.Close()
+		}
+	})
 	c := newClient(t, m)
 	pid := c.login()
 	server := "http://" + m.HTTP.ListenAddr()
@@ -307,6 +312,16 @@ func TestEdgeServices(t *testing.T) {
 	}
 	if code, out := startAgent(t, server, "node-1", agents[0].dir, other).exited(t, 30*time.Second); code == 0 || !strings.Contains(out, "refused") {
 		t.Errorf("agent with another project's credential: exit %d, %s", code, out)
+	}
+
+	// The server shuts down promptly although agent 2 holds a long poll.
+	start := time.Now()
+	closed = true
+	if err := m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the server took %s to shut down with an agent connected", took)
 	}
 }
 

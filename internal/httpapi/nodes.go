@@ -328,6 +328,7 @@ func (s *Server) handleNodePlacements(w http.ResponseWriter, r *http.Request, c 
 			continue
 		case <-deadline.C:
 		case <-r.Context().Done():
+		case <-s.closing:
 		}
 		s.nodes().forget(id, woken)
 		s.writeJSON(w, http.StatusOK, map[string]any{"version": cur, "placements": as})

@@ -81,6 +81,10 @@ type Server struct {
 	logs    logsCache // update-log answers (logscache.go)
 
 	ownNodes NodeHub // when Nodes is nil
+	// closing is closed when Close begins, so that long polls answer at once instead of holding
+	// the shutdown for up to MaxPlacementsWait.
+	closing   chan struct{}
+	closeOnce sync.Once
 
 	tokenLimitOnce sync.Once
 	tokenLimit     *rateLimiter // of token issuance (ratelimit.go)
@@ -134,6 +138,7 @@ func (s *Server) init() {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
+	s.closing = make(chan struct{})
 	if s.Specs == nil {
 		s.Specs = ark.DefaultSpecs()
 	}
@@ -151,6 +156,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
+	s.closeOnce.Do(func() { close(s.closing) })
 	err := s.srv.Shutdown(ctx)
 	s.wg.Wait()
 	if err == nil {
