@@ -147,7 +147,7 @@ func (e *Engine) reconcileEdge(ctx context.Context, svc *ark.Service, entry *ark
 		}
 	}
 	if changed {
-		ok, err := e.Store.SaveEdgeOps(ctx, svc.ID, entry.UpdateTime, ops, set, unset)
+		ok, err := e.Store.SaveEdgeOps(ctx, e.held(svc.ID), entry.UpdateTime, ops, set, unset)
 		if err != nil {
 			return err
 		}

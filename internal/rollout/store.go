@@ -48,8 +48,8 @@ type Store interface {
 	ListNodes(ctx context.Context, projectID string) ([]*ark.Node, error)
 	// EdgePlacements returns what each node runs for an edge service.
 	EdgePlacements(ctx context.Context, serviceID string) ([]ark.EdgePlacement, error)
-	// SaveEdgeOps stores the node operations of a RUNNING entry and the placements they change
-	// (set replaces a node's placement, unset removes it) in one transaction; false, changing
-	// nothing, when the entry is no longer RUNNING.
-	SaveEdgeOps(ctx context.Context, serviceID string, updateTime int64, ops []ark.EdgeOp, set []ark.EdgePlacement, unset []string) (bool, error)
+	// SaveEdgeOps stores the node operations of the RUNNING entry (l.ServiceID, updateTime) and the
+	// placements they change (set replaces a node's placement, unset removes it) in one
+	// transaction; false, changing nothing, when the entry is no longer RUNNING.
+	SaveEdgeOps(ctx context.Context, l ark.Lease, updateTime int64, ops []ark.EdgeOp, set []ark.EdgePlacement, unset []string) (bool, error)
 }

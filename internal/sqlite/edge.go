@@ -184,12 +184,17 @@ func (db *DB) NodePlacements(ctx context.Context, nodeID string) ([]ark.EdgePlac
 		nodeID, ark.StatusStopping, ark.StatusStopped, ark.StatusDeleting)
 }
 
-// SaveEdgeOps stores the node operations of a RUNNING entry and, in the same transaction, the
-// placements they change: set replaces a node's placement, unset removes it. It reports false,
-// changing nothing, when the entry is not RUNNING.
-func (db *DB) SaveEdgeOps(ctx context.Context, serviceID string, updateTime int64, ops []ark.EdgeOp, set []ark.EdgePlacement, unset []string) (bool, error) {
+// SaveEdgeOps stores the node operations of a RUNNING entry of l's service and, in the same
+// transaction, the placements they change: set replaces a node's placement, unset removes it. It
+// reports false, changing nothing, when the entry is not RUNNING, and ark.ErrLeaseLost when l is
+// no longer the service's lease.
+func (db *DB) SaveEdgeOps(ctx context.Context, l ark.Lease, updateTime int64, ops []ark.EdgeOp, set []ark.EdgePlacement, unset []string) (bool, error) {
+	serviceID := l.ServiceID
 	saved := false
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := checkLease(ctx, tx, l); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE update_logs SET edge = ? WHERE service_id = ? AND update_time = ? AND result = 'RUNNING'`,
 			mustJSON(ops), serviceID, updateTime)
 		if err != nil {

@@ -147,7 +147,7 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 	ops := ark.PlanEdge(nil, s.Config, map[string]string{node1: "n1"})
 	ops[0].State, ops[0].DispatchedAt = ark.OpDispatched, 5
 	p1 := ark.EdgePlacement{ServiceID: s.ID, NodeID: node1, UpdateTime: entry.UpdateTime, Config: *ops[0].Config}
-	ok, err := f.s.SaveEdgeOps(f.ctx, s.ID, entry.UpdateTime, ops, []ark.EdgePlacement{p1}, nil)
+	ok, err := f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), entry.UpdateTime, ops, []ark.EdgePlacement{p1}, nil)
 	must(t, err)
 	if !ok {
 		t.Fatal("SaveEdgeOps = false on a RUNNING entry")
@@ -169,10 +169,10 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 	}
 
 	ops[0].State = ark.OpSucceeded
-	_, err = f.s.SaveEdgeOps(f.ctx, s.ID, entry.UpdateTime, ops, nil, nil)
+	_, err = f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), entry.UpdateTime, ops, nil, nil)
 	must(t, err)
 	f.finish(s.ID, ark.ResultSuccess)
-	if ok, err := f.s.SaveEdgeOps(f.ctx, s.ID, entry.UpdateTime, nil, nil, []string{node1}); err != nil || ok {
+	if ok, err := f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), entry.UpdateTime, nil, nil, []string{node1}); err != nil || ok {
 		t.Fatalf("SaveEdgeOps on a finished entry = %v, %v; want false", ok, err)
 	}
 	if placed, _ := f.s.EdgePlacements(f.ctx, s.ID); len(placed) != 1 {
@@ -190,7 +190,7 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 		t.Fatalf("PlanEdge = %+v; want deploy on node 2, delete on node 1", ops)
 	}
 	ops[0].State, ops[1].State = ark.OpFailed, ark.OpSucceeded
-	_, err = f.s.SaveEdgeOps(f.ctx, s.ID, upd.UpdateTime, ops, nil, []string{node1})
+	_, err = f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), upd.UpdateTime, ops, nil, []string{node1})
 	must(t, err)
 	ok, err = f.s.FinishUpdate(f.ctx, f.lease(s.ID), upd.UpdateTime, ark.ResultFail, ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: "x"})
 	must(t, err)
@@ -208,12 +208,12 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 
 	// A stopped service's placements are not run; a purged service has none.
 	f.clock.Advance(time.Second)
-	_, err = f.s.SaveEdgeOps(f.ctx, s.ID, upd.UpdateTime, nil, nil, nil) // finished: refused
+	_, err = f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), upd.UpdateTime, nil, nil, nil) // finished: refused
 	must(t, err)
 	_, _, err = f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Config: []ark.ServiceConfig{c}})
 	must(t, err)
 	l, _ = f.s.RunningUpdate(f.ctx, s.ID)
-	_, err = f.s.SaveEdgeOps(f.ctx, s.ID, l.UpdateTime, []ark.EdgeOp{}, []ark.EdgePlacement{{ServiceID: s.ID, NodeID: node1, UpdateTime: l.UpdateTime, Config: c}}, nil)
+	_, err = f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), l.UpdateTime, []ark.EdgeOp{}, []ark.EdgePlacement{{ServiceID: s.ID, NodeID: node1, UpdateTime: l.UpdateTime, Config: c}}, nil)
 	must(t, err)
 	f.finish(s.ID, ark.ResultSuccess)
 	_, _, err = f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Status: ptr(ark.StatusStopped)})
