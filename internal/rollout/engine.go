@@ -25,6 +25,9 @@
 // deploying without an entry) ends running or failed. A running service's crashed instance is
 // restarted after a backoff; the status is concerning while an instance is not ready. A stop or a
 // delete stops every instance; a schedule's due time stops the service.
+//
+// Edge services run on edge nodes instead (edge.go): their entries turn into per-node operations
+// that the agents carry out, in waves, from state kept in the store.
 package rollout
 
 import (

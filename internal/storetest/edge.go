@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -144,6 +145,12 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 		t.Fatalf("a new entry has operations %+v; want none until the engine plans them", l.Edge)
 	}
 
+	// A write with a lease that is not the service's current one changes nothing.
+	stale := f.lease(s.ID)
+	stale.Fence--
+	if _, err := f.s.SaveEdgeOps(f.ctx, stale, entry.UpdateTime, []ark.EdgeOp{}, nil, nil); !errors.Is(err, ark.ErrLeaseLost) {
+		t.Fatalf("SaveEdgeOps with a lost lease: %v; want ErrLeaseLost", err)
+	}
 	ops := ark.PlanEdge(nil, s.Config, map[string]string{node1: "n1"})
 	ops[0].State, ops[0].DispatchedAt = ark.OpDispatched, 5
 	p1 := ark.EdgePlacement{ServiceID: s.ID, NodeID: node1, UpdateTime: entry.UpdateTime, Config: *ops[0].Config}
