@@ -235,6 +235,8 @@ func TestErrors(t *testing.T) {
 		{"edge unknown node", "POST", svc, e.admin, edge(edgeGood + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 404, ark.ENodeNotFound},
 		{"edge node not an id", "POST", svc, e.admin, edge(edgeGood + `,"nodes":["n1"]`), nil, 400, ark.EInvalidParam},
 		{"edge node twice", "POST", svc, e.admin, edge(edgeGood + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a","195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 400, ark.EInvalidParam},
+		{"edge with a schedule", "POST", svc, e.admin, []byte(`{"infer_type":"edge","service_name":"e2","schedule":[{"type":"stop","time_unit":"HOURS","duration":1}],"config":[{"model_id":"` + m1 + `",` + edgeGood + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]}]}`), nil, 400, ark.EInvalidParam},
+		{"edge with a load-balancer policy", "POST", svc, e.admin, []byte(`{"infer_type":"edge","service_name":"e2","load_balancer_policy":"SOURCE_IP","config":[{"model_id":"` + m1 + `",` + edgeGood + `,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]}]}`), nil, 400, ark.EInvalidParam},
 		{"edge two instances", "POST", svc, e.admin, edge(`"specification":"arkserve.local.small","instance_count":2,"nodes":["195c1f2d-136d-40af-a0f3-db5717d2634a"]`), nil, 400, ark.EInvalidParam},
 		{"unknown node", "GET", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a", e.admin, nil, nil, 404, ark.ENodeNotFound},
 		{"delete unknown node", "DELETE", v1 + "/nodes/195c1f2d-136d-40af-a0f3-db5717d2634a", e.admin, nil, nil, 404, ark.ENodeNotFound},

@@ -117,6 +117,20 @@ func (s *Server) toConfig(ctx context.Context, projectID, inferType string, reqs
 	return out, nil
 }
 
+// realTimeOnly refuses, for an edge service, the fields the reference reserves for real-time
+// services (schedule, load_balancer_policy) or for real-time and batch ones (priority).
+func realTimeOnly(schedule []ark.Schedule, lb, priority bool) error {
+	switch {
+	case len(schedule) > 0:
+		return ark.Errorf(ark.EInvalidParam, "Parameter (schedule) is invalid: it is for real-time services.")
+	case lb:
+		return ark.Errorf(ark.EInvalidParam, "Parameter (load_balancer_policy) is invalid: it is for real-time services.")
+	case priority:
+		return ark.Errorf(ark.EInvalidParam, "Parameter (priority) is invalid: it is for real-time and batch services.")
+	}
+	return nil
+}
+
 // checkNodes refuses an edge configuration that names a node the project does not have.
 func (s *Server) checkNodes(ctx context.Context, projectID string, cfg []ark.ServiceConfig) error {
 	ns, err := s.Store.ListNodes(ctx, projectID)
@@ -189,6 +203,11 @@ func (s *Server) serviceFromRequest(ctx context.Context, req *deployRequest, p *
 	if req.Config == nil {
 		return nil, ark.Errorf(ark.ERequired, "Parameter verification failed, parameter (config) is required.")
 	}
+	if req.InferType == ark.InferEdge {
+		if err := realTimeOnly(req.Schedule, req.LoadBalancerPolicy != "", req.Priority.set); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := s.toConfig(ctx, p.ProjectID, req.InferType, req.Config)
 	if err != nil {
 		return nil, err
@@ -248,15 +267,30 @@ func (s *Server) updateFromRequest(ctx context.Context, projectID, serviceID str
 			return upd, ark.Errorf(ark.EInvalidParam, "Parameter (status) is invalid: use running or stopped.")
 		}
 		upd.Status = req.Status
-	} else if req.Config != nil {
-		// The reference: "If both of them are used, modify status only", so config is validated
-		// and applied only when status is absent. The rules depend on the service's infer_type,
-		// which a PUT cannot change.
+	}
+	// The rules of config and of the real-time-only fields depend on the service's infer_type,
+	// which a PUT cannot change.
+	var inferType string
+	if (req.Status == nil && req.Config != nil) || req.Schedule != nil || req.LoadBalancerPolicy != nil || req.Priority.set {
 		svc, err := s.Store.FindService(ctx, projectID, serviceID)
 		if err != nil {
 			return upd, err
 		}
-		cfg, err := s.toConfig(ctx, projectID, svc.InferType, req.Config)
+		inferType = svc.InferType
+	}
+	if inferType == ark.InferEdge {
+		var sched []ark.Schedule
+		if req.Schedule != nil {
+			sched = *req.Schedule
+		}
+		if err := realTimeOnly(sched, req.LoadBalancerPolicy != nil && *req.LoadBalancerPolicy != "", req.Priority.set); err != nil {
+			return upd, err
+		}
+	}
+	if req.Status == nil && req.Config != nil {
+		// The reference: "If both of them are used, modify status only", so config is validated
+		// and applied only when status is absent.
+		cfg, err := s.toConfig(ctx, projectID, inferType, req.Config)
 		if err != nil {
 			return upd, err
 		}
