@@ -91,13 +91,13 @@ func (h *NodeHub) forget(nodeID string, c <-chan struct{}) {
 }
 
 func (s *Server) registerNodes(mux *http.ServeMux, seen map[string]bool) {
-	const nodes = "/v1/{project_id}/nodes"
-	route(mux, seen, s, "GET "+nodes, s.project(false, s.handleNodeList))
-	route(mux, seen, s, "GET "+nodes+"/{node_id}", s.project(false, s.handleNodeShow))
-	route(mux, seen, s, "DELETE "+nodes+"/{node_id}", s.project(true, s.handleNodeDelete))
-	route(mux, seen, s, "PUT "+nodes+"/{node_id}/registration", s.agent(s.handleNodeRegister))
-	route(mux, seen, s, "POST "+nodes+"/{node_id}/heartbeat", s.agent(s.handleNodeHeartbeat))
-	route(mux, seen, s, "GET "+nodes+"/{node_id}/placements", s.agent(s.handleNodePlacements))
+	const v1 = "/v1/{project_id}"
+	route(mux, seen, s, "GET "+v1+"/nodes", s.project(false, s.handleNodeList))
+	route(mux, seen, s, "GET "+v1+"/nodes/{node_id}", s.project(false, s.handleNodeShow))
+	route(mux, seen, s, "DELETE "+v1+"/nodes/{node_id}", s.project(true, s.handleNodeDelete))
+	route(mux, seen, s, "PUT "+v1+"/nodes/{node_id}/registration", s.agent(s.handleNodeRegister))
+	route(mux, seen, s, "POST "+v1+"/nodes/{node_id}/heartbeat", s.agent(s.handleNodeHeartbeat))
+	route(mux, seen, s, "GET "+v1+"/nodes/{node_id}/placements", s.agent(s.handleNodePlacements))
 }
 
 // agent authenticates an agent API request: a node credential of the path's project (Authorization:
