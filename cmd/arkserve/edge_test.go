@@ -256,18 +256,12 @@ func TestEdgeServices(t *testing.T) {
 		})
 	}
 
-	// Kill agent 3: its node becomes UNCONNECTED; its instance is orphaned (cleaned up below).
-	orphans := nodeInstances(t, sid, agents[2].dir)
-	t.Cleanup(func() {
-		for _, p := range orphans {
-			var n int
-			fmt.Sscan(p, &n)
-			syscall.Kill(-n, syscall.SIGKILL) // the instance's process group
-		}
-	})
+	// Kill agent 3: its node becomes UNCONNECTED, and its instance dies with it (the process
+	// runtime's parent-death signal), so nothing runs there unmanaged.
 	agents[2].cmd.Process.Signal(syscall.SIGKILL)
 	<-agents[2].done
 	waitFor(t, 30*time.Second, "node 3 UNCONNECTED", func() bool { return c.nodeState(pid, nodes[2]) == "UNCONNECTED" })
+	waitFor(t, 30*time.Second, "the killed agent's instance gone", func() bool { return len(nodeInstances(t, sid, agents[2].dir)) == 0 })
 
 	// An update of both nodes' configuration: node 2 succeeds, node 3 fails after the
 	// unconnected timeout (4 s) plus a heartbeat timeout (3 s) at most, and the entry is FAIL.
