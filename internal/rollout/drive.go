@@ -12,7 +12,7 @@ import (
 // stepResult is what one rolling step found and did.
 type stepResult struct {
 	complete bool          // every group has its ready instances and nothing else runs
-	bad      *failedMember // an instance started for an update or a start failed: the caller fails it
+	bad      *failure    // an instance (or workload) started for an update or a start failed: the caller fails it
 	ready    int           // the groups' own ready instances (at most instance_count each)
 	total    int           // the sum of instance_count
 	events   []ark.Event   // crashes of instances that are restarted
@@ -23,6 +23,9 @@ type stepResult struct {
 // group, the stops and starts that step plans are carried out, stops first. A step that changed
 // something asks for the next one; instances becoming ready or failing ask through their watchers.
 func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *target) stepResult {
+	if e.Deployer != nil {
+		return e.driveWorkloads(ctx, svcID, st, t)
+	}
 	now := time.Now()
 	failFast := t.kind != kindKeep
 	byKey := map[string]*group{}
@@ -32,6 +35,7 @@ func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *targe
 
 	// Failed instances.
 	var r stepResult
+	var bad *failedMember
 	var failed []*member
 	var crashed []failedMember
 	e.mu.Lock()
@@ -41,8 +45,8 @@ func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *targe
 		}
 		f := failedMember{m: m, err: m.err, readyAt: m.readyAt}
 		if failFast && m.tgt == t {
-			if r.bad == nil {
-				r.bad = &f
+			if bad == nil {
+				bad = &f
 			}
 			continue
 		}
@@ -52,7 +56,9 @@ func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *targe
 		}
 	}
 	e.mu.Unlock()
-	if r.bad != nil {
+	if bad != nil {
+		what, tail := e.describe(bad)
+		r.bad = &failure{what: what, tail: tail}
 		return r
 	}
 	for _, f := range crashed {

@@ -62,6 +62,9 @@ type Capacity interface {
 type Engine struct {
 	Store   Store
 	Runtime Runtime
+	// Deployer, when set instead of Runtime, runs each config entry as a workload that rolls
+	// itself out (Kubernetes); its cluster reports changes through Notify.
+	Deployer Deployer
 	Router  Router // nil: no gateway
 	// Capacity, when set, is reserved for every instance before it starts (Specs says what an
 	// instance takes) and released once it stopped.
@@ -127,6 +130,12 @@ type svcState struct {
 	route     ark.Route           // last published
 	due       *time.Timer         // wakes the service at its schedule's due time
 	dueAt     time.Time
+
+	// With a Deployer: delete the workloads of removed entries in the next pass; the problems
+	// already reported as events for target reportedFor.
+	pruneNext   bool
+	reported    map[string]bool
+	reportedFor *target
 }
 
 type kind int
@@ -223,8 +232,8 @@ func (e *Engine) Notify(serviceID string) {
 // SIGTERM, then SIGKILL after each one's grace period) and returns once every goroutine it started
 // has ended. Run can be called once.
 func (e *Engine) Run(ctx context.Context) error {
-	if e.Store == nil || e.Runtime == nil {
-		return errors.New("rollout: Engine needs a Store and a Runtime")
+	if e.Store == nil || (e.Runtime == nil) == (e.Deployer == nil) {
+		return errors.New("rollout: Engine needs a Store and either a Runtime or a Deployer")
 	}
 	e.init()
 	e.mu.Lock()
@@ -235,8 +244,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.running = true
 	e.mu.Unlock()
 
-	if err := e.Runtime.StopStale(ctx); err != nil {
-		e.log().Error("stop instances left by an earlier server process", "err", err)
+	// A Deployer's workloads outlive the server (and are shared with its other replicas): they
+	// are taken over as they are, not stopped.
+	if e.Runtime != nil {
+		if err := e.Runtime.StopStale(ctx); err != nil {
+			e.log().Error("stop instances left by an earlier server process", "err", err)
+		}
 	}
 	workers := e.Workers
 	if workers <= 0 {
@@ -349,11 +362,17 @@ func (e *Engine) Instances(serviceID string) []InstanceCounts {
 	e.init()
 	e.mu.Lock()
 	var ms []*member
+	var out []InstanceCounts
 	if st := e.svcs[serviceID]; st != nil {
 		ms = append(ms, st.members...)
+		if e.Deployer != nil {
+			// The cluster runs the instances: what serves is what the route has (no usage figures).
+			for _, en := range st.route.Entries {
+				out = append(out, InstanceCounts{ModelID: en.ModelID, Ready: len(en.Backends)})
+			}
+		}
 	}
 	e.mu.Unlock()
-	var out []InstanceCounts
 	idx := map[string]int{}
 	for _, m := range ms {
 		if m.inst == nil {
@@ -557,6 +576,15 @@ func (e *Engine) stopService(ctx context.Context, id string) {
 	if st != nil {
 		e.stopMembers(ctx, id, st, ms)
 	}
+}
+
+// removeService stops every instance of a service, deletes its workloads and forgets it.
+func (e *Engine) removeService(ctx context.Context, id string) error {
+	e.stopService(ctx, id)
+	if e.Deployer != nil {
+		return e.Deployer.Delete(ctx, id)
+	}
+	return nil
 }
 
 // stopEverything stops every instance the engine holds (shutdown).

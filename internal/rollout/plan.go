@@ -30,17 +30,18 @@ type group struct {
 }
 
 // planGroup turns a config entry and its model into what starting its instances needs. It fails
-// with a user-facing message when the model cannot be run.
-func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, defaultTimeout time.Duration) (*group, error) {
+// with a user-facing message when the model cannot be run. needCmd says whether instances need a
+// command line (processes do; a container image has an entrypoint of its own).
+func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, needCmd bool, defaultTimeout time.Duration) (*group, error) {
 	label := modelLabel(c, m)
 	cmd := m.Cmd
-	if cmd == "" {
+	if cmd == "" && needCmd {
 		cmd = launch[m.Runtime]
 	}
-	if cmd == "" {
+	if cmd == "" && needCmd {
 		cmd = launch[m.ModelType]
 	}
-	if cmd == "" {
+	if cmd == "" && needCmd {
 		return nil, fmt.Errorf("model %s has no cmd and this server has no launch command for its runtime %q (model type %s)",
 			label, m.Runtime, m.ModelType)
 	}

@@ -48,7 +48,7 @@ func TestPlanGroup(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&c)
 			}
-			g, err := planGroup(c, tc.model, launch, time.Minute)
+			g, err := planGroup(c, tc.model, launch, true, time.Minute)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("planGroup error = %v; want %q", err, tc.wantErr)

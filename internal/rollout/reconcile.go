@@ -40,8 +40,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	}
 	svc, deleted, err := e.Store.ServiceByID(ctx, id)
 	if ark.ErrorCode(err) == ark.EServiceNotFound {
-		e.stopService(ctx, id)
-		return nil
+		return e.removeService(ctx, id)
 	}
 	if err != nil {
 		return err
@@ -53,7 +52,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		}
 	}
 	if deleted || svc.Status == ark.StatusDeleting {
-		e.stopService(ctx, id)
+		if err := e.removeService(ctx, id); err != nil {
+			return err
+		}
 		if deleted {
 			return e.Store.PurgeService(ctx, e.held(id))
 		}
@@ -88,7 +89,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	case ark.StatusRunning, ark.StatusConcerning:
 		return e.keep(ctx, svc, st)
 	default: // failed: nothing runs
-		e.stopService(ctx, id)
+		if err := e.removeService(ctx, id); err != nil {
+			return err
+		}
 		return e.releaseLease(ctx, id)
 	}
 }
@@ -124,7 +127,9 @@ func (e *Engine) dueNow(svc *ark.Service, st *svcState) bool {
 // refuses to stop a service that is updating, but a schedule can) is finished FAIL: an entry never
 // stays RUNNING.
 func (e *Engine) stop(ctx context.Context, svc *ark.Service, entry *ark.UpdateLog) error {
-	e.stopService(ctx, svc.ID)
+	if err := e.removeService(ctx, svc.ID); err != nil {
+		return err
+	}
 	stopped := ark.StatusChange{Status: ark.StatusStopped}
 	if entry != nil {
 		if _, err := e.Store.FinishUpdate(ctx, e.held(svc.ID), entry.UpdateTime, ark.ResultFail, stopped,
@@ -161,8 +166,7 @@ func (e *Engine) update(ctx context.Context, svc *ark.Service, st *svcState, ent
 		return err // shutting down: a Start that failed for that is no verdict on the update
 	}
 	if p.bad != nil {
-		what, tail := e.describe(p.bad)
-		return e.failUpdate(ctx, svc, st, entry, t, what, tail)
+		return e.failUpdate(ctx, svc, st, entry, t, p.bad.what, p.bad.tail)
 	}
 	if !p.complete {
 		return e.progress(ctx, svc.ID, t, p)
@@ -190,7 +194,9 @@ func (e *Engine) failUpdate(ctx context.Context, svc *ark.Service, st *svcState,
 	var change ark.StatusChange
 	if len(entry.Previous) == 0 {
 		// The first deployment (or one from a stopped or failed service): nothing to go back to.
-		e.stopMembers(ctx, svc.ID, st, e.members(st, func(*member) bool { return true }))
+		if err := e.stopAll(ctx, svc.ID, st); err != nil {
+			return err
+		}
 		events = append(events, abnormal(eventDeployFailed))
 		change = ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: what}
 	} else {
@@ -199,7 +205,7 @@ func (e *Engine) failUpdate(ctx context.Context, svc *ark.Service, st *svcState,
 		}))
 		events = append(events, normal(ark.EventRolledBack))
 		change = ark.StatusChange{Status: ark.StatusRunning, Progress: 100}
-		if len(e.members(st, func(m *member) bool { return m.ready && !m.done })) == 0 {
+		if !e.serving(st) {
 			// Nothing serves (the server restarted mid-update): the status deploying has the
 			// previous configuration started again.
 			change = ark.StatusChange{Status: ark.StatusDeploying}
@@ -248,8 +254,7 @@ func (e *Engine) start(ctx context.Context, svc *ark.Service, st *svcState) erro
 		return err
 	}
 	if p.bad != nil {
-		what, tail := e.describe(p.bad)
-		return e.failStart(ctx, svc, st, what, tail)
+		return e.failStart(ctx, svc, st, p.bad.what, p.bad.tail)
 	}
 	if !p.complete {
 		return e.progress(ctx, svc.ID, t, p)
@@ -260,7 +265,9 @@ func (e *Engine) start(ctx context.Context, svc *ark.Service, st *svcState) erro
 
 // failStart stops the service's instances and reports it failed.
 func (e *Engine) failStart(ctx context.Context, svc *ark.Service, st *svcState, what, tail string) error {
-	e.stopMembers(ctx, svc.ID, st, e.members(st, func(*member) bool { return true }))
+	if err := e.stopAll(ctx, svc.ID, st); err != nil {
+		return err
+	}
 	e.log().Warn("starting the service failed", "service", svc.ID, "reason", what)
 	return e.Store.SetStatus(ctx, e.held(svc.ID), ark.StatusChange{Status: ark.StatusFailed, ErrorMsg: what},
 		abnormal(withTail(what, tail)), abnormal(fmt.Sprintf(ark.EventStartFailed, svc.Name)))
@@ -272,7 +279,8 @@ func (e *Engine) failStart(ctx context.Context, svc *ark.Service, st *svcState, 
 func (e *Engine) keep(ctx context.Context, svc *ark.Service, st *svcState) error {
 	e.mu.Lock()
 	st.finishing = nil
-	restoring := st.target == nil && len(st.members) == 0
+	// A Deployer's workloads run on without the server: nothing to bring back.
+	restoring := st.target == nil && len(st.members) == 0 && e.Deployer == nil
 	e.mu.Unlock()
 	t, failure, err := e.targetFor(ctx, svc, st, kindKeep, svc.Config, 0)
 	if err != nil {
@@ -347,7 +355,12 @@ func (e *Engine) targetFor(ctx context.Context, svc *ark.Service, st *svcState, 
 		if err != nil {
 			return nil, nil, err
 		}
-		g, err := planGroup(c, m, e.LaunchCommands, timeout)
+		if e.Deployer != nil {
+			if err := e.Deployer.Check(m); err != nil {
+				return nil, fmt.Errorf("model %s: %w", modelLabel(c, m), err), nil
+			}
+		}
+		g, err := planGroup(c, m, e.LaunchCommands, e.Deployer == nil, timeout)
 		if err != nil {
 			return nil, err, nil
 		}
@@ -416,6 +429,30 @@ func pairGroups(groups []*group, members []*member) map[string]*group {
 	return pairs
 }
 
+// stopAll stops every instance of a service and deletes its workloads, keeping its state.
+func (e *Engine) stopAll(ctx context.Context, svcID string, st *svcState) error {
+	e.stopMembers(ctx, svcID, st, e.members(st, func(*member) bool { return true }))
+	if e.Deployer != nil {
+		return e.Deployer.Delete(ctx, svcID)
+	}
+	return nil
+}
+
+// serving reports whether a ready instance of the service serves.
+func (e *Engine) serving(st *svcState) bool {
+	if len(e.members(st, func(m *member) bool { return m.ready && !m.done })) > 0 {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range st.route.Entries {
+		if len(en.Backends) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // members returns the service's instances that pass keep.
 func (e *Engine) members(st *svcState, keep func(*member) bool) []*member {
 	e.mu.Lock()
@@ -428,6 +465,10 @@ func (e *Engine) members(st *svcState, keep func(*member) bool) []*member {
 	}
 	return out
 }
+
+// failure is what failed an update or a start: what happened, and the failed instance's last
+// output (secret-looking envs masked).
+type failure struct{ what, tail string }
 
 // failedMember is a failed instance with what the engine knew about it (copied under mu).
 type failedMember struct {
