@@ -240,13 +240,20 @@ func (s *Server) modelFromRequest(req *createModelRequest, p *ark.Principal) (*a
 	if err := ark.ValidateModel(m); err != nil {
 		return nil, err
 	}
-	dir, err := modelDir(m.SourceLocation)
-	if err != nil {
-		return nil, err
+	var dir string // "" for an image
+	if s.ImageSource != nil && m.ModelType == ark.ModelTypeImage {
+		if err := s.ImageSource(m.SourceLocation); err != nil {
+			return nil, ark.Errorf(ark.EInvalidParam, "Parameter (source_location) is invalid: %s.", err.Error())
+		}
+	} else {
+		var err error
+		if dir, err = modelDir(m.SourceLocation); err != nil {
+			return nil, err
+		}
+		m.SourceLocation = dir
 	}
-	m.SourceLocation = dir
 	cfgText := m.InitialConfig
-	if cfgText == "" {
+	if cfgText == "" && dir != "" {
 		b, err := readLimited(filepath.Join(dir, "config.json"), MaxModelConfigBytes)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, ark.Errorf(ark.EModelConfig, "Config json file does not conform to the specification: %s.", clipString(err.Error()))
@@ -260,6 +267,7 @@ func (s *Server) modelFromRequest(req *createModelRequest, p *ark.Principal) (*a
 			return nil, ark.Errorf(ark.EModelConfig, "Config json file does not conform to the specification: %s.", clipString(err.Error()))
 		}
 		m.Cmd = cf.Cmd
+		var err error
 		if m.Health, err = cf.Health.toDomain(); err != nil {
 			return nil, err
 		}
@@ -286,7 +294,9 @@ func (s *Server) modelFromRequest(req *createModelRequest, p *ark.Principal) (*a
 	if m.Cmd != "" && !s.mayRegisterCmd(p) {
 		return nil, ark.Errorf(ark.EForbidden, "You are not authorized to perform the (register a model with a cmd) operation: it runs commands on the server's host; roles allowed: %s.", strings.Join(s.CmdModelRoles, ", "))
 	}
-	m.Size = dirSize(dir, 100000)
+	if dir != "" {
+		m.Size = dirSize(dir, 100000)
+	}
 	return m, nil
 }
 

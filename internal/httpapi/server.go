@@ -47,7 +47,13 @@ type Server struct {
 	// CmdModelRoles are the roles allowed to register models that carry a cmd (a cmd runs on the
 	// host of the process runtime).
 	CmdModelRoles []string
-	MaxBodyBytes  int64
+	// ImageSource, when set, makes the source_location of Image models a container image that it
+	// checks (the Kubernetes runtime), instead of a local directory.
+	ImageSource func(source string) error
+	// CheckModel, when set, refuses (400) deployments and updates whose configuration names a
+	// model the runtime cannot run.
+	CheckModel   func(m *ark.Model) error
+	MaxBodyBytes int64
 	// Timeout bounds reading a whole request and writing its response (default DefaultTimeout).
 	// Inference requests are exempt: their response may stream for as long as the instance
 	// sends, and their body (up to MaxInferBodyBytes) may take InferReadTimeout to arrive.

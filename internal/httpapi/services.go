@@ -149,6 +149,28 @@ func (s *Server) checkNodes(ctx context.Context, projectID string, cfg []ark.Ser
 	return nil
 }
 
+// checkModels refuses a configuration with a model the runtime cannot run (CheckModel). Models
+// that do not exist are left to the store, which says so in its transaction.
+func (s *Server) checkModels(ctx context.Context, projectID string, cfg []ark.ServiceConfig) error {
+	if s.CheckModel == nil {
+		return nil
+	}
+	for _, c := range cfg {
+		m, err := s.Store.FindModel(ctx, projectID, c.ModelID)
+		if ark.ErrorCode(err) == ark.EModelNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.CheckModel(m); err != nil {
+			// The runtime's messages name no more of the user's input than the model type.
+			return ark.Errorf(ark.EInvalidParam, "Parameter (config.model_id) is invalid: %s.", err.Error())
+		}
+	}
+	return nil
+}
+
 func (s *Server) knownPool(idOrName string) bool {
 	return idOrName == s.Pool.ID || idOrName == s.Pool.Name
 }
@@ -160,6 +182,9 @@ func (s *Server) handleServiceDeploy(w http.ResponseWriter, r *http.Request, p *
 		return
 	}
 	svc, err := s.serviceFromRequest(r.Context(), &req, p)
+	if err == nil && svc.InferType != ark.InferEdge { // edge instances run on agents, not here
+		err = s.checkModels(r.Context(), p.ProjectID, svc.Config)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -241,6 +266,9 @@ func (s *Server) handleServiceUpdate(w http.ResponseWriter, r *http.Request, p *
 		return
 	}
 	upd, err := s.updateFromRequest(r.Context(), p.ProjectID, r.PathValue("service_id"), &req)
+	if err == nil && len(ark.EdgeNodes(upd.Config)) == 0 { // edge instances run on agents, not here
+		err = s.checkModels(r.Context(), p.ProjectID, upd.Config)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

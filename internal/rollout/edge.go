@@ -279,7 +279,7 @@ func (e *Engine) EdgeInstance(ctx context.Context, c ark.ServiceConfig) (ark.Edg
 	if timeout <= 0 {
 		timeout = ark.DefaultDeployTimout * time.Second
 	}
-	g, err := planGroup(c, m, e.LaunchCommands, timeout)
+	g, err := planGroup(c, m, e.LaunchCommands, true, timeout) // agents run processes
 	if err != nil {
 		out.Error = err.Error()
 		return out, nil
