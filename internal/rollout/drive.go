@@ -11,11 +11,11 @@ import (
 
 // stepResult is what one rolling step found and did.
 type stepResult struct {
-	complete bool          // every group has its ready instances and nothing else runs
+	complete bool        // every group has its ready instances and nothing else runs
 	bad      *failure    // an instance (or workload) started for an update or a start failed: the caller fails it
-	ready    int           // the groups' own ready instances (at most instance_count each)
-	total    int           // the sum of instance_count
-	events   []ark.Event   // crashes of instances that are restarted
+	ready    int         // the groups' own ready instances (at most instance_count each)
+	total    int         // the sum of instance_count
+	events   []ark.Event // crashes of instances that are restarted
 }
 
 // drive takes one rolling step of a service toward target t: failed instances are removed (a

@@ -65,7 +65,7 @@ type Engine struct {
 	// Deployer, when set instead of Runtime, runs each config entry as a workload that rolls
 	// itself out (Kubernetes); its cluster reports changes through Notify.
 	Deployer Deployer
-	Router  Router // nil: no gateway
+	Router   Router // nil: no gateway
 	// Capacity, when set, is reserved for every instance before it starts (Specs says what an
 	// instance takes) and released once it stopped.
 	Capacity Capacity
