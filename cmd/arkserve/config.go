@@ -55,6 +55,9 @@ type Config struct {
 	Specifications []SpecConfig `toml:"specification"`
 	// Edge is the [edge] table: heartbeats of edge nodes and the waves of edge updates.
 	Edge EdgeConfig `toml:"edge"`
+	// Runtime runs the instances: process (local processes) or kubernetes (Deployments).
+	Runtime    string           `toml:"runtime"` // ARKSERVE_RUNTIME, --runtime; default process
+	Kubernetes KubernetesConfig `toml:"kubernetes"`
 }
 
 // EdgeConfig is the [edge] table (docs/edge.md).
@@ -67,6 +70,17 @@ type EdgeConfig struct {
 	UnconnectedTimeout duration `toml:"unconnected_timeout"` // default 60s
 	// ParallelNodes bounds the nodes whose operations of one update run at once (a wave).
 	ParallelNodes int `toml:"parallel_nodes"` // default 4
+}
+
+// KubernetesConfig is the [kubernetes] table, used with runtime kubernetes.
+type KubernetesConfig struct {
+	// Kubeconfig is the kubeconfig file to use; "" uses the in-cluster configuration (the
+	// server runs in a pod with a service account).
+	Kubeconfig string `toml:"kubeconfig"` // ARKSERVE_KUBECONFIG, --kubeconfig
+	Namespace  string `toml:"namespace"`  // ARKSERVE_KUBERNETES_NAMESPACE, --kubernetes-namespace; default default
+	// Tolerations are added to every pod: KEY[=VALUE]:EFFECT, comma-separated in the environment
+	// and the flag (e.g. kwok.x-k8s.io/node:NoSchedule for a KWOK test cluster).
+	Tolerations []string `toml:"tolerations"` // ARKSERVE_KUBERNETES_TOLERATIONS, --kubernetes-tolerations
 }
 
 // PoolConfig is the [pool] table. Zero figures come from the host.
@@ -172,7 +186,8 @@ func DefaultConfig() Config {
 		InstanceUser: "nobody", CmdModelRoles: []string{"admin"}, TokenTTL: duration{24 * time.Hour},
 		ShutdownTimeout: duration{30 * time.Second}, LeaseTTL: duration{15 * time.Second},
 		Edge: EdgeConfig{HeartbeatInterval: duration{5 * time.Second}, HeartbeatTimeout: duration{15 * time.Second},
-			UnconnectedTimeout: duration{60 * time.Second}, ParallelNodes: 4}}
+			UnconnectedTimeout: duration{60 * time.Second}, ParallelNodes: 4},
+		Runtime: "process", Kubernetes: KubernetesConfig{Namespace: "default"}}
 }
 
 // loadServerConfig builds the configuration from defaults, file, environment and flags.
@@ -194,6 +209,10 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	poolGPUs := fs.String("pool-gpus", "", "GPUs instances may take in all (env ARKSERVE_POOL_GPUS; default 0)")
 	poolNPUs := fs.String("pool-npus", "", "NPUs instances may take in all (env ARKSERVE_POOL_NPUS; default 0)")
 	masterKey := fs.String("master-key-file", "", "file with the master key sealing the token keyring and access-key secrets; the same on every server of one database (env ARKSERVE_MASTER_KEY_FILE; default DATA/token.key, made if missing)")
+	runtimeName := fs.String("runtime", "", "process: instances are local processes; kubernetes: Deployments on a cluster (env ARKSERVE_RUNTIME; default process)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file of the cluster for --runtime kubernetes (env ARKSERVE_KUBECONFIG; default: the in-cluster configuration)")
+	kubeNamespace := fs.String("kubernetes-namespace", "", "namespace of the services' Deployments (env ARKSERVE_KUBERNETES_NAMESPACE; default default)")
+	kubeTolerations := fs.String("kubernetes-tolerations", "", "tolerations of every pod, KEY[=VALUE]:EFFECT,... (env ARKSERVE_KUBERNETES_TOLERATIONS)")
 	poolLimits := fs.String("pool-limits", "", "auto: enforce specifications with cgroups where the host allows it; off: account only (env ARKSERVE_POOL_LIMITS; default auto)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -224,6 +243,15 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 	env(&cfg.LogFormat, "ARKSERVE_LOG_FORMAT")
 	env(&cfg.InstanceUser, "ARKSERVE_INSTANCE_USER")
 	env(&cfg.MasterKeyFile, "ARKSERVE_MASTER_KEY_FILE")
+	env(&cfg.Runtime, "ARKSERVE_RUNTIME")
+	env(&cfg.Kubernetes.Kubeconfig, "ARKSERVE_KUBECONFIG")
+	env(&cfg.Kubernetes.Namespace, "ARKSERVE_KUBERNETES_NAMESPACE")
+	if v := getenv("ARKSERVE_KUBERNETES_TOLERATIONS"); v != "" {
+		cfg.Kubernetes.Tolerations = strings.Split(v, ",")
+	}
+	if *kubeTolerations != "" {
+		cfg.Kubernetes.Tolerations = strings.Split(*kubeTolerations, ",")
+	}
 	if v := getenv("ARKSERVE_CMD_MODEL_ROLES"); v != "" {
 		cfg.CmdModelRoles = strings.Split(v, ",")
 	}
@@ -240,7 +268,8 @@ func loadServerConfig(args []string, getenv func(string) string) (Config, error)
 		}
 	}
 	for dst, v := range map[*string]string{&cfg.Listen: *listen, &cfg.DataDir: *dataDir, &cfg.Database: *database, &cfg.PublicURL: *publicURL, &cfg.AdvertiseURL: *advertiseURL,
-		&cfg.LogLevel: *logLevel, &cfg.LogFormat: *logFormat, &cfg.InstanceUser: *instanceUser, &cfg.MasterKeyFile: *masterKey} {
+		&cfg.LogLevel: *logLevel, &cfg.LogFormat: *logFormat, &cfg.InstanceUser: *instanceUser, &cfg.MasterKeyFile: *masterKey,
+		&cfg.Runtime: *runtimeName, &cfg.Kubernetes.Kubeconfig: *kubeconfig, &cfg.Kubernetes.Namespace: *kubeNamespace} {
 		if v != "" {
 			*dst = v
 		}
@@ -297,6 +326,14 @@ func (c Config) Validate() error {
 	if e := c.Edge; e.HeartbeatInterval.Duration < time.Second || e.HeartbeatTimeout.Duration < 2*e.HeartbeatInterval.Duration ||
 		e.UnconnectedTimeout.Duration < time.Second || e.ParallelNodes < 1 || e.ParallelNodes > ark.MaxEdgeNodes {
 		errs = append(errs, fmt.Errorf("edge: heartbeat_interval at least 1s, heartbeat_timeout at least twice that, unconnected_timeout at least 1s, parallel_nodes 1 to %d", ark.MaxEdgeNodes))
+	}
+	switch c.Runtime {
+	case "process", "kubernetes":
+	default:
+		errs = append(errs, fmt.Errorf("runtime %q: use process or kubernetes", c.Runtime))
+	}
+	if _, err := c.Kubernetes.tolerations(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/arkserve/arkserve/internal/httpapi"
 	"github.com/arkserve/arkserve/internal/iam"
 	"github.com/arkserve/arkserve/internal/rollout"
+	"github.com/arkserve/arkserve/internal/runtime/kubernetes"
 	"github.com/arkserve/arkserve/internal/runtime/process"
 )
 
@@ -36,6 +37,8 @@ type Main struct {
 	Gateway *gateway.Gateway
 	// Peers forwards requests to the replica that runs a service's instances.
 	Peers *cluster.Peers
+	// Kubernetes is the runtime of --runtime kubernetes (nil with processes).
+	Kubernetes *kubernetes.Runtime
 
 	lock *os.File // DATA/server.lock, held while the server runs
 
@@ -133,12 +136,29 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Gateway = &gateway.Gateway{Store: m.DB, Logger: m.Logger}
 	// The engine wakes the agents' long polls through the HTTP server's hub.
 	nodes := &httpapi.NodeHub{}
-	m.Engine = &rollout.Engine{Store: m.DB, Runtime: rollout.ProcessRuntime(rt), Router: m.Gateway,
-		Logger: m.Logger, LaunchCommands: m.launchCommands(dir), Capacity: m.Ledger, Specs: ark.NewSpecCatalog(specs),
+	m.Engine = &rollout.Engine{Store: m.DB, Router: m.Gateway,
+		Logger: m.Logger, LaunchCommands: m.launchCommands(dir), Specs: ark.NewSpecCatalog(specs),
 		Holder: replica, LeaseTTL: cfg.LeaseTTL.Duration,
 		EdgeParallel: cfg.Edge.ParallelNodes, NodeHeartbeatTimeout: cfg.Edge.HeartbeatTimeout.Duration,
 		EdgeUnconnectedTimeout: cfg.Edge.UnconnectedTimeout.Duration, Nodes: nodes}
 	m.Peers = &cluster.Peers{Store: m.DB, Self: replica, Logger: m.Logger}
+	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
+		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
+		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers,
+		Edge: m.Engine, Nodes: nodes, HeartbeatInterval: cfg.Edge.HeartbeatInterval.Duration}
+	if cfg.Runtime == "kubernetes" {
+		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m, m.Engine.Notify); err != nil {
+			return err
+		}
+		// The cluster is the pool: its nodes' allocatable resources, and Kubernetes rolls out.
+		m.Engine.Deployer = m.Kubernetes
+		m.HTTP.Capacity = m.Kubernetes
+		m.HTTP.Pool = kubernetesPool(cfg.Kubernetes.Namespace)
+		m.HTTP.ImageSource, m.HTTP.CheckModel = kubernetes.CheckImage, m.Kubernetes.Check
+		m.Logger.Info("runtime kubernetes", "namespace", cfg.Kubernetes.Namespace)
+	} else {
+		m.Engine.Runtime, m.Engine.Capacity = rollout.ProcessRuntime(rt), m.Ledger
+	}
 	m.cancelGateway = m.background(m.Gateway.Run, &m.gatewayDone, "gateway")
 	m.cancelEngine = m.background(m.Engine.Run, &m.engineDone, "engine")
 	if l, ok := m.DB.(serviceListener); ok {
@@ -148,10 +168,6 @@ func (m *Main) Open(ctx context.Context) error {
 			return l.ListenServices(ctx, m.Engine.Notify)
 		}, &m.listenDone, "service change listener")
 	}
-	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
-		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
-		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers,
-		Edge: m.Engine, Nodes: nodes, HeartbeatInterval: cfg.Edge.HeartbeatInterval.Duration}
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
@@ -229,6 +245,9 @@ func (m *Main) Close() error {
 	if m.cancelEngine != nil {
 		m.cancelEngine()
 		m.engineDone.Wait()
+	}
+	if m.Kubernetes != nil { // after the engine, its only user; the Deployments run on
+		m.Kubernetes.Close()
 	}
 	if m.cancelGateway != nil { // after the engine, which drains instances through it
 		m.cancelGateway()
@@ -310,6 +329,13 @@ func localPool(dir string, capacity ark.Resources) ark.Pool {
 		created = st.ModTime().UnixMilli()
 	}
 	return ark.Pool{ID: poolID(dir), Name: "local", CPU: capacity.CPU, MemoryMB: capacity.MemoryMB, GPUs: capacity.GPU, CreatedAt: created}
+}
+
+// kubernetesPool describes the cluster as the resource pool (the figures come from its nodes,
+// through Capacity). Its id is derived from the namespace, so it is stable across restarts and
+// the same on every replica.
+func kubernetesPool(namespace string) ark.Pool {
+	return ark.Pool{ID: poolID("kubernetes:" + namespace), Name: "kubernetes"}
 }
 
 // loadMasterKey reads the master key: file when given (it must exist), else DATA/token.key, made
