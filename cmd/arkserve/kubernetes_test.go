@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/runtime/kubernetes"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sclient "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// The Kubernetes tests run against the loopback control plane of scripts/k8s-cluster.sh (etcd,
+// kube-apiserver, controller manager, scheduler, and KWOK as the kubelet of one fake node): real
+// Deployments, ReplicaSets, Services and EndpointSlices, pods that run nothing. So the gateway
+// cannot reach the pods: routing is checked on the table built from the EndpointSlices.
+
+// unpullable is the image that the test cluster's KWOK stage never makes Ready (ErrImagePull).
+const unpullable = "arkserve.invalid/unpullable:1"
+
+// testKubeconfig returns the test cluster's kubeconfig (ARKSERVE_TEST_KUBECONFIG). Without one
+// the test is skipped, or fails under CI or ARKSERVE_REQUIRE_KUBERNETES=1.
+func testKubeconfig(t *testing.T) string {
+	t.Helper()
+	kc := os.Getenv("ARKSERVE_TEST_KUBECONFIG")
+	if kc == "" {
+		if os.Getenv("CI") != "" || os.Getenv("ARKSERVE_REQUIRE_KUBERNETES") == "1" {
+			t.Fatal("no Kubernetes cluster to test on: start one with scripts/k8s-cluster.sh up and set ARKSERVE_TEST_KUBECONFIG")
+		}
+		t.Skip("SKIPPED: NOT TESTED ON KUBERNETES (set ARKSERVE_TEST_KUBECONFIG; scripts/k8s-cluster.sh up)")
+	}
+	return kc
+}
+
+// kubeCluster is the test's view of the cluster: a client and a namespace of its own, deleted
+// when the test ends.
+type kubeCluster struct {
+	kubeconfig string
+	client     k8sclient.Interface
+	ns         string
+}
+
+func newKubeCluster(t *testing.T) *kubeCluster {
+	t.Helper()
+	kc := testKubeconfig(t)
+	rc, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := k8sclient.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	ns := "arkserve-test-" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the test cluster (%s) does not answer: %v", kc, err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	return &kubeCluster{kubeconfig: kc, client: cs, ns: ns}
+}
+
+// start starts a server with --runtime kubernetes on the cluster's namespace.
+func (k *kubeCluster) start(t *testing.T) (*Main, *client, string) {
+	t.Helper()
+	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
+	m := MustRunMain(t, dataDir(t), func(cfg *Config) {
+		cfg.Runtime = "kubernetes"
+		cfg.Kubernetes = KubernetesConfig{Kubeconfig: k.kubeconfig, Namespace: k.ns,
+			Tolerations: []string{"kwok.x-k8s.io/node:NoSchedule"}}
+	})
+	t.Cleanup(func() { m.Close() })
+	c := newClient(t, m)
+	return m, c, c.login()
+}
+
+// imageModel registers an Image model of a container image.
+func (c *client) imageModel(pid, name, version, image string) string {
+	c.tb.Helper()
+	cfg, _ := json.Marshal(map[string]any{"health": map[string]any{"url": "/health", "period_seconds": "1"}})
+	status, _, doc := c.do("POST", "/v1/"+pid+"/models", map[string]any{"model_name": name, "model_version": version,
+		"model_type": "Image", "source_location": image, "initial_config": string(cfg)})
+	if status != http.StatusOK {
+		c.tb.Fatalf("create model: %d %v", status, doc)
+	}
+	return obj(doc, "model_id").(string)
+}
+
+func kubernetesEnv(k *kubeCluster) runtimeEnv {
+	return runtimeEnv{name: "kubernetes", start: k.start,
+		model: func(c *client, pid, name, version string) string {
+			return c.imageModel(pid, name, version, "registry.local/"+name+":"+version)
+		},
+		broken:    func(c *client, pid string) string { return c.imageModel(pid, "broken", "1.0.0", unpullable) },
+		brokenWhy: "ErrImagePull"}
+}
+
+func TestRolloutSuiteKubernetes(t *testing.T) { rolloutSuite(t, kubernetesEnv(newKubeCluster(t))) }
+
+// waitDeployment waits until the service's Deployment of slot 0 passes ok.
+func (k *kubeCluster) waitDeployment(t *testing.T, sid string, ok func(d *appsv1.Deployment) bool) *appsv1.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := k.client.AppsV1().Deployments(k.ns).Get(context.Background(), "ark-"+sid+"-0", metav1.GetOptions{})
+		if err == nil && ok(d) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Deployment of %s: %v; %+v", sid, err, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKubernetesDeployments: what a deployment and a rolling update write to the cluster: the
+// Deployment's replicas, strategy, labels, annotations and pods, and ReplicaSets that carry the
+// surge bound of the update; /clusters shows the nodes' allocatable resources and what the pods
+// request; a model that cannot run on Kubernetes is refused.
+func TestKubernetesDeployments(t *testing.T) {
+	k := newKubeCluster(t)
+	_, c, pid := k.start(t)
+	v1 := c.imageModel(pid, "echo", "1.0.1", "registry.local/echo:1.0.1")
+	v2 := c.imageModel(pid, "echo", "1.0.2", "registry.local/echo:1.0.2")
+	sid := c.deployWait(pid, "kube", conf(v1, 100, 3, 1, 0))
+
+	d := k.waitDeployment(t, sid, func(*appsv1.Deployment) bool { return true })
+	ru := d.Spec.Strategy.RollingUpdate
+	if *d.Spec.Replicas != 3 || ru.MaxSurge.IntValue() != 1 || ru.MaxUnavailable.IntValue() != 0 ||
+		*d.Spec.Template.Spec.TerminationGracePeriodSeconds != 2 {
+		t.Errorf("Deployment replicas %d, surge %v, unavailable %v, grace %d", *d.Spec.Replicas, ru.MaxSurge, ru.MaxUnavailable,
+			*d.Spec.Template.Spec.TerminationGracePeriodSeconds)
+	}
+	if d.Labels[kubernetes.LabelService] != sid || d.Labels[kubernetes.LabelModel] != v1 ||
+		d.Annotations[kubernetes.AnnotationModelVersion] != "1.0.1" || d.Annotations[kubernetes.AnnotationUpdateTime] == "" {
+		t.Errorf("Deployment labels %v annotations %v", d.Labels, d.Annotations)
+	}
+	cont := d.Spec.Template.Spec.Containers[0]
+	if cont.Image != "registry.local/echo:1.0.1" || cont.Resources.Limits.Cpu().String() != "250m" ||
+		cont.Resources.Limits.Memory().String() != "256Mi" || cont.ReadinessProbe.HTTPGet.Path != "/health" {
+		t.Errorf("container %+v", cont)
+	}
+
+	// The cluster as the pool: one KWOK node of 32 cores, 256 GiB and 8 GPUs; 3 pods of 0.25 cores.
+	_, _, doc := c.do("GET", "/v1/"+pid+"/clusters", nil)
+	cl := obj(doc, "clusters").([]any)[0]
+	for key, want := range map[string]string{"total_cpu_cores": "32", "total_memory": "262144", "total_gpus": "8",
+		"allocated_cpu_cores": "0.75", "allocated_memory": "768"} {
+		if got := obj(cl, key); got == nil || got.(json.Number).String() != want {
+			t.Errorf("clusters %s = %v; want %s", key, got, want)
+		}
+	}
+
+	// A new version with surge 2 and unavailable 1 rolls the same Deployment: a new ReplicaSet
+	// beside the old one, each allowed at most 3 + 2 pods.
+	c.updateWait(pid, sid, "SUCCESS", conf(v2, 100, 3, 2, 1))
+	d = k.waitDeployment(t, sid, func(d *appsv1.Deployment) bool { return d.Labels[kubernetes.LabelModel] == v2 })
+	rss, err := k.client.AppsV1().ReplicaSets(k.ns).List(context.Background(),
+		metav1.ListOptions{LabelSelector: kubernetes.LabelService + "=" + sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int32
+	for _, rs := range rss.Items {
+		sizes = append(sizes, *rs.Spec.Replicas)
+		if got := rs.Annotations["deployment.kubernetes.io/max-replicas"]; got != "5" {
+			t.Errorf("ReplicaSet %s max-replicas %q; want 5 (3 + surge 2)", rs.Name, got)
+		}
+	}
+	if len(sizes) != 2 || sizes[0]+sizes[1] != 3 || sizes[0]*sizes[1] != 0 {
+		t.Errorf("ReplicaSet sizes %v; want the new one at 3 and the old one at 0", sizes)
+	}
+	if ru := d.Spec.Strategy.RollingUpdate; ru.MaxSurge.IntValue() != 2 || ru.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("strategy %v/%v; want 2/1", ru.MaxSurge, ru.MaxUnavailable)
+	}
+
+	// A TensorFlow model (a local directory) cannot run on Kubernetes: refused with a 400.
+	status, _, mdoc := c.do("POST", "/v1/"+pid+"/models", map[string]any{"model_name": "tf", "model_version": "1.0.0",
+		"model_type": "TensorFlow", "source_location": modelDir(t, "1.0.0")})
+	if status != http.StatusOK {
+		t.Fatalf("create TensorFlow model: %d %v", status, mdoc)
+	}
+	status, _, edoc := c.do("PUT", "/v1/"+pid+"/services/"+sid, map[string]any{"config": []any{
+		conf(obj(mdoc, "model_id").(string), 100, 1, 1, 0)}})
+	if status != http.StatusBadRequest || obj(edoc, "error_code") != "ModelArts.3037" ||
+		!strings.Contains(obj(edoc, "error_msg").(string), "Kubernetes") {
+		t.Errorf("update with a TensorFlow model: %d %v; want 400 ModelArts.3037 naming Kubernetes", status, edoc)
+	}
+	status, _, edoc = c.do("POST", "/v1/"+pid+"/models", map[string]any{"model_name": "img", "model_version": "1.0.0",
+		"model_type": "Image", "source_location": "/not/an image"})
+	if status != http.StatusBadRequest || obj(edoc, "error_code") != "ModelArts.3037" {
+		t.Errorf("Image model with a bad image reference: %d %v; want 400 ModelArts.3037", status, edoc)
+	}
+}
