@@ -305,7 +305,9 @@ func (e *Engine) keep(ctx context.Context, svc *ark.Service, st *svcState) error
 	}
 	events := p.events
 	status := ark.StatusRunning
-	if !p.complete {
+	// A workload still finishing a rollout (a rollback) whose instances are all ready serves
+	// fully: only missing instances make it concerning.
+	if !p.complete && (e.Deployer == nil || p.ready < p.total) {
 		status = ark.StatusConcerning
 	}
 	if status != svc.Status {

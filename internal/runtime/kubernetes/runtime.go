@@ -233,7 +233,10 @@ func (r *Runtime) Apply(ctx context.Context, svcID string, ws []rollout.Workload
 	for i, w := range ws {
 		want, err := r.deployment(w, slots[i])
 		if err != nil {
-			return nil, false, err
+			// The configuration cannot run here (a volume or a specification Kubernetes has
+			// no place for): that fails the rollout, it is no error of the cluster.
+			sts[i].Failed = err.Error()
+			continue
 		}
 		d, err := r.write(ctx, cur[slots[i]], want)
 		if err != nil {
