@@ -2,21 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/arkserve/arkserve/internal/runtime/kubernetes"
+	"github.com/arkserve/arkserve/internal/runtime/kubernetes/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sclient "k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // The Kubernetes tests run against the loopback control plane of scripts/k8s-cluster.sh (etcd,
@@ -24,53 +19,10 @@ import (
 // Deployments, ReplicaSets, Services and EndpointSlices, pods that run nothing. So the gateway
 // cannot reach the pods: routing is checked on the table built from the EndpointSlices.
 
-// unpullable is the image that the test cluster's KWOK stage never makes Ready (ErrImagePull).
-const unpullable = "arkserve.invalid/unpullable:1"
+// kubeCluster is the test's namespace on the cluster, with a server to start on it.
+type kubeCluster struct{ *kubetest.Cluster }
 
-// testKubeconfig returns the test cluster's kubeconfig (ARKSERVE_TEST_KUBECONFIG). Without one
-// the test is skipped, or fails under CI or ARKSERVE_REQUIRE_KUBERNETES=1.
-func testKubeconfig(t *testing.T) string {
-	t.Helper()
-	kc := os.Getenv("ARKSERVE_TEST_KUBECONFIG")
-	if kc == "" {
-		if os.Getenv("CI") != "" || os.Getenv("ARKSERVE_REQUIRE_KUBERNETES") == "1" {
-			t.Fatal("no Kubernetes cluster to test on: start one with scripts/k8s-cluster.sh up and set ARKSERVE_TEST_KUBECONFIG")
-		}
-		t.Skip("SKIPPED: NOT TESTED ON KUBERNETES (set ARKSERVE_TEST_KUBECONFIG; scripts/k8s-cluster.sh up)")
-	}
-	return kc
-}
-
-// kubeCluster is the test's view of the cluster: a client and a namespace of its own, deleted
-// when the test ends.
-type kubeCluster struct {
-	kubeconfig string
-	client     k8sclient.Interface
-	ns         string
-}
-
-func newKubeCluster(t *testing.T) *kubeCluster {
-	t.Helper()
-	kc := testKubeconfig(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := k8sclient.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	ns := "arkserve-test-" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		metav1.CreateOptions{}); err != nil {
-		t.Fatalf("the test cluster (%s) does not answer: %v", kc, err)
-	}
-	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	return &kubeCluster{kubeconfig: kc, client: cs, ns: ns}
-}
+func newKubeCluster(t *testing.T) *kubeCluster { return &kubeCluster{kubetest.New(t)} }
 
 // start starts a server with --runtime kubernetes on the cluster's namespace.
 func (k *kubeCluster) start(t *testing.T) (*Main, *client, string) {
@@ -78,8 +30,8 @@ func (k *kubeCluster) start(t *testing.T) (*Main, *client, string) {
 	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
 	m := MustRunMain(t, dataDir(t), func(cfg *Config) {
 		cfg.Runtime = "kubernetes"
-		cfg.Kubernetes = KubernetesConfig{Kubeconfig: k.kubeconfig, Namespace: k.ns,
-			Tolerations: []string{"kwok.x-k8s.io/node:NoSchedule"}}
+		cfg.Kubernetes = KubernetesConfig{Kubeconfig: k.Kubeconfig, Namespace: k.Namespace,
+			Tolerations: []string{kubetest.KWOKToleration}}
 	})
 	t.Cleanup(func() { m.Close() })
 	c := newClient(t, m)
@@ -103,7 +55,7 @@ func kubernetesEnv(k *kubeCluster) runtimeEnv {
 		model: func(c *client, pid, name, version string) string {
 			return c.imageModel(pid, name, version, "registry.local/"+name+":"+version)
 		},
-		broken:    func(c *client, pid string) string { return c.imageModel(pid, "broken", "1.0.0", unpullable) },
+		broken:    func(c *client, pid string) string { return c.imageModel(pid, "broken", "1.0.0", kubetest.Unpullable) },
 		brokenWhy: "ErrImagePull"}
 }
 
@@ -114,7 +66,7 @@ func (k *kubeCluster) waitDeployment(t *testing.T, sid string, ok func(d *appsv1
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		d, err := k.client.AppsV1().Deployments(k.ns).Get(context.Background(), "ark-"+sid+"-0", metav1.GetOptions{})
+		d, err := k.Client.AppsV1().Deployments(k.Namespace).Get(context.Background(), "ark-"+sid+"-0", metav1.GetOptions{})
 		if err == nil && ok(d) {
 			return d
 		}
@@ -167,7 +119,7 @@ func TestKubernetesDeployments(t *testing.T) {
 	// beside the old one, each allowed at most 3 + 2 pods.
 	c.updateWait(pid, sid, "SUCCESS", conf(v2, 100, 3, 2, 1))
 	d = k.waitDeployment(t, sid, func(d *appsv1.Deployment) bool { return d.Labels[kubernetes.LabelModel] == v2 })
-	rss, err := k.client.AppsV1().ReplicaSets(k.ns).List(context.Background(),
+	rss, err := k.Client.AppsV1().ReplicaSets(k.Namespace).List(context.Background(),
 		metav1.ListOptions{LabelSelector: kubernetes.LabelService + "=" + sid})
 	if err != nil {
 		t.Fatal(err)
