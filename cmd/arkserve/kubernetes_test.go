@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/arkserve/arkserve/internal/postgres/pgtest"
 	"github.com/arkserve/arkserve/internal/runtime/kubernetes"
 	"github.com/arkserve/arkserve/internal/runtime/kubernetes/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
@@ -154,5 +158,52 @@ func TestKubernetesDeployments(t *testing.T) {
 		"model_type": "Image", "source_location": "/not/an image"})
 	if status != http.StatusBadRequest || obj(edoc, "error_code") != "ModelArts.3037" {
 		t.Errorf("Image model with a bad image reference: %d %v; want 400 ModelArts.3037", status, edoc)
+	}
+}
+
+// TestKubernetesReplicaKilledMidRollout: two replicas of arkserve on one PostgreSQL database and
+// one cluster. The replica that drives a rolling update of 20 pods is killed (SIGKILL) right after
+// accepting it; the other takes the service over once the lease expires and finishes the entry
+// SUCCESS from the Deployment's status, without restarting the rollout.
+func TestKubernetesReplicaKilledMidRollout(t *testing.T) {
+	k := newKubeCluster(t)
+	dsn := pgtest.NewDatabase(t)
+	key := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(key, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	a := startServerProcess(t, dataDir(t), addr, "--database", dsn, "--master-key-file", key, "--runtime", "kubernetes",
+		"--kubeconfig", k.Kubeconfig, "--kubernetes-namespace", k.Namespace, "--kubernetes-tolerations", kubetest.KWOKToleration)
+	c := &client{tb: t, base: "http://" + addr, http: &http.Client{Timeout: 30 * time.Second}}
+	pid := c.login()
+	v1 := c.imageModel(pid, "echo", "1.0.1", "registry.local/echo:1.0.1")
+	v2 := c.imageModel(pid, "echo", "1.0.2", "registry.local/echo:1.0.2")
+	sid := c.deployWait(pid, "replicas", conf(v1, 100, 20, 1, 0))
+
+	// The second replica: it cannot drive the service while the first holds its lease.
+	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
+	b := mustRunMainWith(t, dataDir(t), func(cfg *Config) {
+		cfg.Database, cfg.MasterKeyFile, cfg.Runtime = dsn, key, "kubernetes"
+		cfg.Kubernetes = KubernetesConfig{Kubeconfig: k.Kubeconfig, Namespace: k.Namespace,
+			Tolerations: []string{kubetest.KWOKToleration}}
+	})
+	t.Cleanup(func() { b.Close() })
+	cb := newClient(t, b)
+	cb.login()
+
+	c.update(pid, sid, conf(v2, 100, 20, 1, 0))
+	a.cmd.Process.Kill()
+	<-a.done
+	if _, _, doc := cb.do("GET", "/v1/"+pid+"/services/"+sid+"/logs", nil); newestResult(doc.(map[string]any)) != "RUNNING" {
+		t.Fatalf("the entry was %v when the driving replica was killed; want RUNNING", newestResult(doc.(map[string]any)))
+	}
+	if r := newestResult(cb.waitFinal(pid, sid)); r != "SUCCESS" {
+		t.Fatalf("the entry ended %v; want SUCCESS; events %v", r, cb.events(pid, sid))
+	}
+	waitRoute(t, b, sid, routeWant{v2, 100, 20})
+	if d := k.waitDeployment(t, sid, func(*appsv1.Deployment) bool { return true }); d.Status.ObservedGeneration != d.Generation ||
+		d.Generation != 2 {
+		t.Errorf("Deployment generation %d (observed %d); want 2: one update, not restarted", d.Generation, d.Status.ObservedGeneration)
 	}
 }
