@@ -262,24 +262,10 @@ func TestStopStart(t *testing.T) {
 	v1 := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
 	sid := c.deploy(pid, "stopstart", v1, nil)
 	c.waitFinal(pid, sid)
-	waitStatus := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			_, _, doc := c.do("GET", "/v1/"+pid+"/services/"+sid, nil)
-			if obj(doc, "status") == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("status %v; want %s", obj(doc, "status"), want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	if status, _, doc := c.do("PUT", "/v1/"+pid+"/services/"+sid, map[string]any{"status": "stopped"}); status != http.StatusOK {
 		t.Fatalf("stop: %d %v", status, doc)
 	}
-	waitStatus("stopped")
+	c.waitStatus(pid, sid, "stopped")
 	if n := len(instancePIDs(t, sid)); n != 0 {
 		t.Errorf("%d instance processes of a stopped service", n)
 	}
@@ -290,7 +276,7 @@ func TestStopStart(t *testing.T) {
 	if status, _, doc := c.do("PUT", "/v1/"+pid+"/services/"+sid, map[string]any{"status": "running"}); status != http.StatusOK {
 		t.Fatalf("start: %d %v", status, doc)
 	}
-	waitStatus("running")
+	c.waitStatus(pid, sid, "running")
 	if status, body, _ := in.ask(sid); status != http.StatusOK || body != "1.0.1" {
 		t.Errorf("inference after the start: %d %q", status, body)
 	}
