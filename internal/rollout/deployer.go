@@ -97,7 +97,9 @@ func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState,
 		time.AfterFunc(time.Second, func() { e.Notify(svcID) })
 		return stepResult{total: total(t)}
 	}
-	r := stepResult{complete: !others, total: total(t)}
+	// Workloads of entries that were removed keep serving until the target's are complete; the
+	// next pass deletes them.
+	r := stepResult{complete: allComplete(sts) && !others, total: total(t)}
 	route := ark.Route{ProjectID: t.projectID, Policy: t.policy}
 	e.mu.Lock()
 	if st.reported == nil || st.reportedFor != t {
@@ -108,7 +110,6 @@ func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState,
 		route.Entries = append(route.Entries, ark.RouteEntry{ModelID: g.cfg.ModelID, ModelName: g.cfg.ModelName,
 			ModelVersion: g.cfg.ModelVersion, Weight: g.cfg.Weight, Backends: s.Backends})
 		r.ready += min(s.Ready, g.cfg.InstanceCount)
-		r.complete = r.complete && s.Complete
 		for _, p := range s.Problems {
 			if p = fmt.Sprintf("Model %s: %s", g.label, redact(p, g.spec.Env)); !st.reported[p] {
 				st.reported[p] = true
@@ -119,10 +120,7 @@ func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState,
 			r.bad = &failure{what: redact(fmt.Sprintf("Model %s: %s", g.label, s.Failed), g.spec.Env)}
 		}
 	}
-	// Workloads of entries that were removed keep serving until the target's are complete; the
-	// next pass deletes them.
 	st.pruneNext = others && allComplete(sts)
-	r.complete = r.complete && !others
 	st.route = route
 	pruneNext := st.pruneNext
 	e.mu.Unlock()
