@@ -46,6 +46,7 @@ type Runtime struct {
 	Notify func(serviceID string)
 	Logger *slog.Logger // nil means slog.Default()
 
+	stop        chan struct{}                   // closed by Close: ends the informers
 	factory     informers.SharedInformerFactory // the namespace's objects of arkserve
 	nodeFactory informers.SharedInformerFactory // the cluster's nodes
 	deployments appslisters.DeploymentLister
@@ -95,8 +96,9 @@ func (r *Runtime) Open(ctx context.Context) error {
 	r.slices = r.factory.Discovery().V1().EndpointSlices().Lister()
 	r.nodes = r.nodeFactory.Core().V1().Nodes().Lister()
 	// The informers run until Close, not until ctx (Open's) ends.
-	r.factory.Start(nil)
-	r.nodeFactory.Start(nil)
+	r.stop = make(chan struct{})
+	r.factory.Start(r.stop)
+	r.nodeFactory.Start(r.stop)
 	sctx, cancel := context.WithTimeout(ctx, SyncTimeout)
 	defer cancel()
 	for _, f := range []informers.SharedInformerFactory{r.factory, r.nodeFactory} {
@@ -112,6 +114,10 @@ func (r *Runtime) Open(ctx context.Context) error {
 
 // Close stops the informers and waits for their goroutines.
 func (r *Runtime) Close() {
+	if r.stop != nil {
+		close(r.stop)
+		r.stop = nil
+	}
 	for _, f := range []informers.SharedInformerFactory{r.factory, r.nodeFactory} {
 		if f != nil {
 			f.Shutdown()
