@@ -120,7 +120,10 @@ KC
     --token-auth-file="$RUN/tokens.csv" --authorization-mode=AlwaysAllow \
     >"$LOG/kube-apiserver.log" 2>&1 & echo $! >> "$PIDS"
   wait_for kube-apiserver sh -c "curl -skf -H 'Authorization: Bearer $token' https://127.0.0.1:$PORT/readyz | grep -q ok"
+  # A long node-monitor grace period: on a loaded machine KWOK's heartbeats come late, and a node
+  # marked NotReady has its pods marked not ready, which KWOK's stages never undo.
   "$BIN/kube-controller-manager" --kubeconfig="$RUN/kubeconfig" --secure-port=0 --leader-elect=false \
+    --node-monitor-grace-period=10m \
     --service-account-private-key-file="$RUN/sa.key" --root-ca-file="$RUN/certs/apiserver.crt" \
     >"$LOG/kube-controller-manager.log" 2>&1 & echo $! >> "$PIDS"
   "$BIN/kube-scheduler" --kubeconfig="$RUN/kubeconfig" --secure-port=0 --leader-elect=false \
