@@ -22,6 +22,23 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 // TestPoolConfig: flags over ARKSERVE_POOL_* over [pool] over the host's figures.
+// loadConfigCase loads the configuration of args and env and checks the error against wantErr
+// (a part of its text; "" for none). ok reports whether there is a configuration to check.
+func loadConfigCase(t *testing.T, args []string, env map[string]string, wantErr string) (cfg Config, ok bool) {
+	t.Helper()
+	cfg, err := loadServerConfig(args, func(k string) string { return env[k] })
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("loadServerConfig = %v; want an error containing %q", err, wantErr)
+		}
+		return cfg, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, true
+}
+
 func TestPoolConfig(t *testing.T) {
 	file := writeConfig(t, "[pool]\ncpu = 3.5\nmemory_mb = 4096\ngpus = 1\nlimits = \"off\"\n")
 	tests := []struct {
@@ -45,17 +62,8 @@ func TestPoolConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadServerConfig(tt.args, func(k string) string { return tt.env[k] })
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("loadServerConfig = %v; want an error containing %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.Pool != tt.want {
+			cfg, ok := loadConfigCase(t, tt.args, tt.env, tt.err)
+			if ok && cfg.Pool != tt.want {
 				t.Errorf("Pool = %+v; want %+v", cfg.Pool, tt.want)
 			}
 		})

@@ -39,15 +39,9 @@ func TestKubernetesConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadServerConfig(tt.args, func(k string) string { return tt.env[k] })
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("loadServerConfig = %v; want an error containing %q", err, tt.err)
-				}
+			cfg, ok := loadConfigCase(t, tt.args, tt.env, tt.err)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Runtime != tt.runtime || fmt.Sprint(cfg.Kubernetes) != fmt.Sprint(tt.want) {
 				t.Errorf("Runtime %q, Kubernetes %+v; want %q, %+v", cfg.Runtime, cfg.Kubernetes, tt.runtime, tt.want)
