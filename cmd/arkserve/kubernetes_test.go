@@ -183,7 +183,7 @@ func TestKubernetesReplicaKilledMidRollout(t *testing.T) {
 
 	// The second replica: it cannot drive the service while the first holds its lease.
 	t.Setenv("ARKSERVE_ADMIN_PASSWORD", testPassword)
-	b := mustRunMainWith(t, dataDir(t), func(cfg *Config) {
+	b := MustRunMain(t, dataDir(t), func(cfg *Config) {
 		cfg.Database, cfg.MasterKeyFile, cfg.Runtime = dsn, key, "kubernetes"
 		cfg.Kubernetes = KubernetesConfig{Kubeconfig: k.Kubeconfig, Namespace: k.Namespace,
 			Tolerations: []string{kubetest.KWOKToleration}}
