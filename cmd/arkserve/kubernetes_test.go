@@ -118,6 +118,10 @@ func TestKubernetesDeployments(t *testing.T) {
 			t.Errorf("clusters %s = %v; want %s", key, got, want)
 		}
 	}
+	if n := obj(cl, "nodes"); obj(n, "count").(json.Number).String() != "1" || obj(n, "available_count").(json.Number).String() != "1" ||
+		!strings.HasPrefix(obj(cl, "description").(string), "Kubernetes cluster, namespace ") {
+		t.Errorf("clusters: nodes %v, description %v; want the one KWOK node", n, obj(cl, "description"))
+	}
 
 	// A new version with surge 2 and unavailable 1 rolls the same Deployment: a new ReplicaSet
 	// beside the old one, each allowed at most 3 + 2 pods.

@@ -328,14 +328,15 @@ func localPool(dir string, capacity ark.Resources) ark.Pool {
 	if st != nil {
 		created = st.ModTime().UnixMilli()
 	}
-	return ark.Pool{ID: poolID(dir), Name: "local", CPU: capacity.CPU, MemoryMB: capacity.MemoryMB, GPUs: capacity.GPU, CreatedAt: created}
+	return ark.Pool{ID: poolID(dir), Name: "local", Description: "local host pool", CPU: capacity.CPU, MemoryMB: capacity.MemoryMB,
+		GPUs: capacity.GPU, CreatedAt: created}
 }
 
 // kubernetesPool describes the cluster as the resource pool (the figures come from its nodes,
 // through Capacity). Its id is derived from the namespace, so it is stable across restarts and
 // the same on every replica.
 func kubernetesPool(namespace string) ark.Pool {
-	return ark.Pool{ID: poolID("kubernetes:" + namespace), Name: "kubernetes"}
+	return ark.Pool{ID: poolID("kubernetes:" + namespace), Name: "kubernetes", Description: "Kubernetes cluster, namespace " + namespace}
 }
 
 // loadMasterKey reads the master key: file when given (it must exist), else DATA/token.key, made

@@ -40,10 +40,11 @@ func DefaultSpecs() []Spec {
 
 // Pool is a resource pool instances run in; the embedded default is the local host.
 type Pool struct {
-	ID        string
-	Name      string
-	CPU       float64 // allocatable cores
-	MemoryMB  int
-	GPUs      float64
-	CreatedAt int64 // epoch ms
+	ID          string
+	Name        string
+	Description string  // what the pool is: "local host pool", "Kubernetes cluster, namespace x"
+	CPU         float64 // allocatable cores
+	MemoryMB    int
+	GPUs        float64
+	CreatedAt   int64 // epoch ms
 }

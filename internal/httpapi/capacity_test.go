@@ -133,3 +133,26 @@ func TestCapacity(t *testing.T) {
 		}
 	})
 }
+
+// clusterCapacity is a cluster's pool as the Kubernetes runtime reports it: resources and nodes.
+type clusterCapacity struct{ *ark.Ledger }
+
+func (clusterCapacity) Nodes() (count, available int) { return 3, 2 }
+
+// TestClustersOfACluster: a pool that is a cluster shows its nodes and its description.
+func TestClustersOfACluster(t *testing.T) {
+	e := newAPIEnv(t, func(s *httpapi.Server) {
+		s.Pool = ark.Pool{ID: "0123456789abcdef0123456789abcdef", Name: "kubernetes", Description: "Kubernetes cluster, namespace ml"}
+		s.Capacity = clusterCapacity{ark.NewLedger(ark.Resources{CPU: 64, MemoryMB: 1 << 18})}
+	})
+	status, doc := e.call(t, "GET", "/v1/"+e.pid+"/clusters", e.admin, nil, nil)
+	if status != 200 || doc["count"] != 1.0 {
+		t.Fatalf("GET clusters: %d %v", status, doc)
+	}
+	c := doc["clusters"].([]any)[0].(map[string]any)
+	nodes := c["nodes"].(map[string]any)
+	if c["description"] != "Kubernetes cluster, namespace ml" || nodes["count"] != 3.0 || nodes["available_count"] != 2.0 ||
+		nodes["specification"] != "kubernetes" {
+		t.Fatalf("cluster %v", c)
+	}
+}

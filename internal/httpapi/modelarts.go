@@ -140,10 +140,14 @@ func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, p *ark.P
 	pool := s.Pool
 	used, capacity, _ := s.usage()
 	free := clampFree(capacity.Sub(used))
+	nodes, available := 1, 1 // the local host
+	if c, ok := s.Capacity.(interface{ Nodes() (count, available int) }); ok {
+		nodes, available = c.Nodes() // a cluster's nodes, and those that take instances now
+	}
 	clusters := []map[string]any{}
 	if (name == "" || strings.Contains(pool.Name, name)) && (status == "" || status == "running") {
 		clusters = append(clusters, map[string]any{
-			"cluster_id": pool.ID, "cluster_name": pool.Name, "status": "running", "description": "local host pool",
+			"cluster_id": pool.ID, "cluster_name": pool.Name, "status": "running", "description": pool.Description,
 			"owner": p.ProjectID, "project": p.ProjectID, "tenant": p.ProjectID, "created_at": pool.CreatedAt,
 			// allocatable_* is what is free now (the reference: "number of available ..."); the
 			// total_* and allocated_* extensions are the capacity and what instances hold.
@@ -151,7 +155,7 @@ func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, p *ark.P
 			"allocatable_npus": free.NPU,
 			"total_cpu_cores":  capacity.CPU, "total_memory": capacity.MemoryMB, "total_gpus": capacity.GPU, "total_npus": capacity.NPU,
 			"allocated_cpu_cores": used.CPU, "allocated_memory": used.MemoryMB, "allocated_gpus": used.GPU, "allocated_npus": used.NPU,
-			"nodes":      map[string]any{"specification": "local", "count": 1, "available_count": 1},
+			"nodes":      map[string]any{"specification": pool.Name, "count": nodes, "available_count": available},
 			"period_num": 0, "period_type": "", "product_id": "", "order_id": "",
 		})
 	}

@@ -509,6 +509,21 @@ func (r *Runtime) Usage() (used, capacity ark.Resources) {
 	return used, capacity
 }
 
+// Nodes counts the cluster's nodes and those that take pods now (Ready, not cordoned): the
+// cluster's nodes in /clusters.
+func (r *Runtime) Nodes() (count, available int) {
+	nodes, err := r.nodes.List(labels.Everything())
+	if err != nil {
+		r.log().Warn("list nodes", "err", err)
+	}
+	for _, n := range nodes {
+		if !n.Spec.Unschedulable && nodeReady(n) {
+			available++
+		}
+	}
+	return len(nodes), available
+}
+
 func nodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
