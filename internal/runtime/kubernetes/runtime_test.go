@@ -128,3 +128,19 @@ func TestRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestUnschedulable: a workload no node can take reports the scheduler's reason, which the engine
+// turns into an event and, at the deploy timeout, into the FAIL of the entry.
+func TestUnschedulable(t *testing.T) {
+	r, _, notified := openRuntime(t)
+	w := workload()
+	w.Replicas, w.Deadline = 1, time.Minute
+	w.Resources = ark.Resources{CPU: 1000, MemoryMB: 1024} // the one KWOK node has 32 cores
+	sts := applyUntil(t, r, notified, []rollout.Workload{w}, false, func(sts []rollout.WorkloadStatus, _ bool) bool {
+		return len(sts[0].Problems) > 0
+	})
+	if s := sts[0]; !strings.Contains(s.Problems[0], "Unschedulable") || !strings.Contains(s.Problems[0], "Insufficient cpu") ||
+		s.Complete || s.Ready != 0 {
+		t.Errorf("unschedulable workload: %+v; want the scheduler's reason", s)
+	}
+}
