@@ -2,11 +2,8 @@ package iam
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"unicode/utf8"
 
@@ -31,17 +28,7 @@ const (
 )
 
 // secretAEAD derives the access-key sealing cipher from the token key.
-func secretAEAD(tokenKey []byte) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, tokenKey, nil, secretKeyInfo, KeySize)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(k)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
+func secretAEAD(tokenKey []byte) (cipher.AEAD, error) { return derivedAEAD(tokenKey, secretKeyInfo) }
 
 // randomString returns n characters of alphabet, uniformly (rejection sampling).
 func randomString(n int, alphabet string) string {

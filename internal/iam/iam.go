@@ -9,7 +9,6 @@ package iam
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"encoding/hex"
 	"errors"
@@ -82,11 +81,7 @@ func (s *Service) Open(ctx context.Context) error {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	block, err := aes.NewCipher(s.Key)
-	if err != nil {
-		return fmt.Errorf("iam: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := newGCM(s.Key)
 	if err != nil {
 		return fmt.Errorf("iam: %w", err)
 	}

@@ -61,16 +61,16 @@ type keyring struct {
 	loaded time.Time // wall clock (time.Now), for ReloadEvery
 }
 
-func masterAEAD(master []byte) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, master, nil, keyringInfo, KeySize)
+func masterAEAD(master []byte) (cipher.AEAD, error) { return derivedAEAD(master, keyringInfo) }
+
+// derivedAEAD is AES-256-GCM under the key HKDF-SHA256 derives from master for one purpose (info),
+// so that no two uses of the master key share a key.
+func derivedAEAD(master []byte, info string) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, master, nil, info, KeySize)
 	if err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(k)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return newGCM(k)
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
