@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
 )
 
 // CreateAccessKey inserts an access key.
@@ -25,7 +26,7 @@ func (db *DB) CreateAccessKey(ctx context.Context, k *ark.AccessKey) error {
 
 const accessKeyCols = `id, user_id, description, sealed_secret, created_at`
 
-func scanAccessKey(sc interface{ Scan(...any) error }) (*ark.AccessKey, error) {
+func scanAccessKey(sc rowcodec.Scanner) (*ark.AccessKey, error) {
 	var k ark.AccessKey
 	var created int64
 	if err := sc.Scan(&k.ID, &k.UserID, &k.Description, &k.SealedSecret, &created); err != nil {
@@ -46,20 +47,7 @@ func (db *DB) FindAccessKey(ctx context.Context, id string) (*ark.AccessKey, err
 
 // ListAccessKeys returns a user's access keys (every user's for userID ""), oldest first.
 func (db *DB) ListAccessKeys(ctx context.Context, userID string) ([]*ark.AccessKey, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+accessKeyCols+` FROM access_keys WHERE ? = '' OR user_id = ? ORDER BY created_at, id`, userID, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*ark.AccessKey
-	for rows.Next() {
-		k, err := scanAccessKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.r, scanAccessKey, `SELECT `+accessKeyCols+` FROM access_keys WHERE ? = '' OR user_id = ? ORDER BY created_at, id`, userID, userID)
 }
 
 // DeleteAccessKey removes an access key and reports whether it existed.

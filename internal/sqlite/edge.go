@@ -34,27 +34,9 @@ func (db *DB) FindNodeCredential(ctx context.Context, id string) (*ark.NodeCrede
 	return c, err
 }
 
-// queryAll returns the rows that query selects on the readers, decoded by scan.
-func queryAll[T any](ctx context.Context, db *DB, scan func(rowcodec.Scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // ListNodeCredentials returns a project's node credentials (every project's for ""), oldest first.
 func (db *DB) ListNodeCredentials(ctx context.Context, projectID string) ([]*ark.NodeCredential, error) {
-	return queryAll(ctx, db, rowcodec.ScanNodeCredential, `SELECT `+rowcodec.NodeCredentialColumns+` FROM node_credentials
+	return queryAll(ctx, db.r, rowcodec.ScanNodeCredential, `SELECT `+rowcodec.NodeCredentialColumns+` FROM node_credentials
 		WHERE ? = '' OR project_id = ? ORDER BY created_at, id`, projectID, projectID)
 }
 
@@ -142,7 +124,7 @@ func (db *DB) FindNode(ctx context.Context, projectID, id string) (*ark.Node, er
 
 // ListNodes returns a project's nodes by name.
 func (db *DB) ListNodes(ctx context.Context, projectID string) ([]*ark.Node, error) {
-	return queryAll(ctx, db, rowcodec.ScanNode, `SELECT `+rowcodec.NodeColumns+` FROM nodes WHERE project_id = ? ORDER BY name, id`, projectID)
+	return queryAll(ctx, db.r, rowcodec.ScanNode, `SELECT `+rowcodec.NodeColumns+` FROM nodes WHERE project_id = ? ORDER BY name, id`, projectID)
 }
 
 // DeleteNode removes a node of a project. ark.ENodeNotFound; ark.EInvalidParam while a live
@@ -172,13 +154,13 @@ func (db *DB) DeleteNode(ctx context.Context, projectID, id string) error {
 
 // EdgePlacements returns what each node runs for a service, by node id.
 func (db *DB) EdgePlacements(ctx context.Context, serviceID string) ([]ark.EdgePlacement, error) {
-	return queryAll(ctx, db, rowcodec.ScanPlacement, `SELECT `+rowcodec.PlacementColumns+` FROM edge_placements WHERE service_id = ? ORDER BY node_id`, serviceID)
+	return queryAll(ctx, db.r, rowcodec.ScanPlacement, `SELECT `+rowcodec.PlacementColumns+` FROM edge_placements WHERE service_id = ? ORDER BY node_id`, serviceID)
 }
 
 // NodePlacements returns what a node should run: its placements of live services that are not
 // stopped or stopping, by service id.
 func (db *DB) NodePlacements(ctx context.Context, nodeID string) ([]ark.EdgePlacement, error) {
-	return queryAll(ctx, db, rowcodec.ScanPlacement, `SELECT p.service_id, p.node_id, p.update_time, p.config FROM edge_placements p
+	return queryAll(ctx, db.r, rowcodec.ScanPlacement, `SELECT p.service_id, p.node_id, p.update_time, p.config FROM edge_placements p
 		JOIN services s ON s.id = p.service_id
 		WHERE p.node_id = ? AND s.deleted = 0 AND s.status NOT IN (?, ?, ?) ORDER BY p.service_id`,
 		nodeID, ark.StatusStopping, ark.StatusStopped, ark.StatusDeleting)

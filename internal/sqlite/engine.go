@@ -13,23 +13,10 @@ import (
 // stopping, running or concerning, and those with a RUNNING update-log entry) that holder holds or
 // may acquire: no other holder's lease on them has yet to expire.
 func (db *DB) ServicesToReconcile(ctx context.Context, holder string) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT c.id FROM (SELECT id FROM services WHERE deleted = 1 OR status IN (?, ?, ?, ?, ?)
+	return queryAll(ctx, db.r, scanString, `SELECT c.id FROM (SELECT id FROM services WHERE deleted = 1 OR status IN (?, ?, ?, ?, ?)
 			UNION SELECT service_id FROM update_logs WHERE result = 'RUNNING') AS c
 		WHERE NOT EXISTS (SELECT 1 FROM service_leases l WHERE l.service_id = c.id AND l.holder <> ? AND l.expires_at > ?)`,
 		ark.StatusDeploying, ark.StatusStopping, ark.StatusRunning, ark.StatusConcerning, ark.StatusDeleting, holder, db.nowMs())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // RunningUpdate returns the service's RUNNING entry, nil when there is none.

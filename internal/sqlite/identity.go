@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
 )
 
 // CreateDomain inserts a domain.
@@ -50,7 +51,7 @@ func (db *DB) CreateProject(ctx context.Context, p *ark.Project) error {
 
 const projectCols = `id, domain_id, name, description, enabled, created_at`
 
-func scanProject(sc interface{ Scan(...any) error }) (*ark.Project, error) {
+func scanProject(sc rowcodec.Scanner) (*ark.Project, error) {
 	var p ark.Project
 	var en int
 	var created int64
@@ -81,20 +82,7 @@ func (db *DB) FindProjectByName(ctx context.Context, domainID, name string) (*ar
 
 // ListProjects returns every project, by name.
 func (db *DB) ListProjects(ctx context.Context) ([]*ark.Project, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+projectCols+` FROM projects ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*ark.Project
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.r, scanProject, `SELECT `+projectCols+` FROM projects ORDER BY name`)
 }
 
 // CreateUser inserts a user.
@@ -114,7 +102,7 @@ func (db *DB) CreateUser(ctx context.Context, u *ark.User) error {
 
 const userCols = `id, domain_id, name, password_hash, enabled, created_at`
 
-func scanUser(sc interface{ Scan(...any) error }) (*ark.User, error) {
+func scanUser(sc rowcodec.Scanner) (*ark.User, error) {
 	var u ark.User
 	var en int
 	var created int64
@@ -145,20 +133,7 @@ func (db *DB) FindUserByName(ctx context.Context, domainID, name string) (*ark.U
 
 // ListUsers returns every user, by name.
 func (db *DB) ListUsers(ctx context.Context) ([]*ark.User, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*ark.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.r, scanUser, `SELECT `+userCols+` FROM users ORDER BY name`)
 }
 
 // SetPassword replaces a user's password hash.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
 )
 
 // AcquireLease takes the service's lease for holder until ttl from now when it is free, expired or
@@ -37,21 +38,13 @@ func (db *DB) AcquireLease(ctx context.Context, serviceID, holder string, ttl ti
 func (db *DB) RenewLeases(ctx context.Context, holder string, ttl time.Duration) ([]ark.Lease, error) {
 	var out []ark.Lease
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		out = nil
-		rows, err := tx.QueryContext(ctx, `UPDATE service_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING service_id, fence`,
-			db.nowMs()+ttl.Milliseconds(), holder, db.nowMs())
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		out, err = queryAll(ctx, tx, func(sc rowcodec.Scanner) (ark.Lease, error) {
 			l := ark.Lease{Holder: holder}
-			if err := rows.Scan(&l.ServiceID, &l.Fence); err != nil {
-				return err
-			}
-			out = append(out, l)
-		}
-		return rows.Err()
+			return l, sc.Scan(&l.ServiceID, &l.Fence)
+		}, `UPDATE service_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING service_id, fence`,
+			db.nowMs()+ttl.Milliseconds(), holder, db.nowMs())
+		return err
 	})
 	return out, err
 }

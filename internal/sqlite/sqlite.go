@@ -160,6 +160,35 @@ func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 func (db *DB) nowMs() int64 { return db.Now().UnixMilli() }
 
+// querier is the readers (db.r) or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryAll returns the rows that query selects, decoded by scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(rowcodec.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// scanString decodes a row of one text column.
+func scanString(sc rowcodec.Scanner) (string, error) {
+	var s string
+	return s, sc.Scan(&s)
+}
+
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/arkserve/arkserve/internal/ark"
+	"github.com/arkserve/arkserve/internal/rowcodec"
 )
 
 // AddTokenKey inserts a token key and, in the same transaction, gives every other key that has no
@@ -35,23 +36,16 @@ func (db *DB) AddTokenKey(ctx context.Context, k *ark.TokenKey, retireOthers tim
 
 // TokenKeys returns the keyring, oldest first.
 func (db *DB) TokenKeys(ctx context.Context) ([]*ark.TokenKey, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, sealed_key, created_at, not_after FROM token_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*ark.TokenKey
-	for rows.Next() {
+	return queryAll(ctx, db.r, func(sc rowcodec.Scanner) (*ark.TokenKey, error) {
 		var k ark.TokenKey
 		var created, notAfter int64
-		if err := rows.Scan(&k.ID, &k.SealedKey, &created, &notAfter); err != nil {
+		if err := sc.Scan(&k.ID, &k.SealedKey, &created, &notAfter); err != nil {
 			return nil, err
 		}
 		k.CreatedAt = msTime(created)
 		if notAfter != 0 {
 			k.NotAfter = msTime(notAfter)
 		}
-		out = append(out, &k)
-	}
-	return out, rows.Err()
+		return &k, nil
+	}, `SELECT id, sealed_key, created_at, not_after FROM token_keys ORDER BY created_at, id`)
 }
