@@ -54,8 +54,9 @@ func replica(t *testing.T, name string, p *cluster.Peers) *httptest.Server {
 
 func TestForwardToOwner(t *testing.T) {
 	st := &owners{holder: map[string]string{}, url: map[string]string{}}
-	pa := &cluster.Peers{Store: st, Self: "a"}
-	pb := &cluster.Peers{Store: st, Self: "b"}
+	// An hour: the cache check below must not depend on how fast the machine is.
+	pa := &cluster.Peers{Store: st, Self: "a", CacheTTL: time.Hour}
+	pb := &cluster.Peers{Store: st, Self: "b", CacheTTL: time.Hour}
 	a, b := replica(t, "a", pa), replica(t, "b", pb)
 	defer a.Close()
 	defer b.Close()
@@ -118,7 +119,7 @@ func TestOwnerUnreachable(t *testing.T) {
 	dead := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there any more
 	st := &owners{holder: map[string]string{"svc": "dead"}, url: map[string]string{"dead": dead}}
-	pa := &cluster.Peers{Store: st, Self: "a"}
+	pa := &cluster.Peers{Store: st, Self: "a", CacheTTL: time.Hour} // a re-lookup is the forgetting, not the expiry
 	a := replica(t, "a", pa)
 	defer a.Close()
 	resp, err := http.Get(a.URL + "/v1/infers/svc")
