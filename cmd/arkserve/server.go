@@ -147,7 +147,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers,
 		Edge: m.Engine, Nodes: nodes, HeartbeatInterval: cfg.Edge.HeartbeatInterval.Duration}
 	if cfg.Runtime == "kubernetes" {
-		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m, m.Engine.Notify); err != nil {
+		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m, m.Engine.NotifyHeld); err != nil {
 			return err
 		}
 		// The cluster is the pool: its nodes' allocatable resources, and Kubernetes rolls out.

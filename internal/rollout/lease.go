@@ -50,6 +50,20 @@ func (e *Engine) own(ctx context.Context, id string) (bool, error) {
 	return true, nil
 }
 
+// NotifyHeld is Notify for the services whose lease this engine holds; it drops the others. It is
+// for events about what only a service's driver acts on (its Kubernetes objects changed): every
+// replica watches the cluster, and without it each would try to acquire the lease, a database
+// write, at every event of every service.
+func (e *Engine) NotifyHeld(serviceID string) {
+	e.init()
+	e.mu.Lock()
+	_, ok := e.leases[serviceID]
+	e.mu.Unlock()
+	if ok {
+		e.q.add(serviceID)
+	}
+}
+
 // held returns the service's lease, the zero Lease (which every store refuses) when this engine
 // does not hold it.
 func (e *Engine) held(id string) ark.Lease {

@@ -86,3 +86,26 @@ func TestLostLeaseStopsInstances(t *testing.T) {
 		t.Fatalf("no event for the restore: %+v", s.events)
 	}
 }
+
+// NotifyHeld wakes the engine for the services it drives only.
+func TestNotifyHeld(t *testing.T) {
+	store := newTestStore(t)
+	e := &Engine{Store: store, Holder: "a"}
+	e.init()
+	mine := store.userDeploy("mine", nil)
+	theirs := store.userDeploy("theirs", nil)
+	if ok, err := e.own(context.Background(), mine); err != nil || !ok {
+		t.Fatalf("own = %v, %v", ok, err)
+	}
+	if _, ok, err := store.AcquireLease(context.Background(), theirs, "b", time.Minute); err != nil || !ok {
+		t.Fatalf("AcquireLease(b) = %v, %v", ok, err)
+	}
+	e.NotifyHeld(theirs)
+	e.NotifyHeld(mine)
+	e.q.mu.Lock()
+	got := append([]string(nil), e.q.items...)
+	e.q.mu.Unlock()
+	if !slices.Equal(got, []string{mine}) {
+		t.Fatalf("queued %v; want only the held service %s", got, mine)
+	}
+}
