@@ -141,10 +141,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Holder: replica, LeaseTTL: cfg.LeaseTTL.Duration,
 		EdgeParallel: cfg.Edge.ParallelNodes, NodeHeartbeatTimeout: cfg.Edge.HeartbeatTimeout.Duration,
 		EdgeUnconnectedTimeout: cfg.Edge.UnconnectedTimeout.Duration, Nodes: nodes}
-	m.Peers = &cluster.Peers{Store: m.DB, Self: replica, Logger: m.Logger}
 	m.HTTP = &httpapi.Server{Addr: cfg.Listen, PublicURL: cfg.PublicURL, Logger: m.Logger, Store: m.DB, IAM: m.IAM,
 		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
-		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway}, Peers: m.Peers,
+		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway},
 		Edge: m.Engine, Nodes: nodes, HeartbeatInterval: cfg.Edge.HeartbeatInterval.Duration}
 	if cfg.Runtime == "kubernetes" {
 		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m, m.Engine.NotifyHeld); err != nil {
@@ -168,14 +167,23 @@ func (m *Main) Open(ctx context.Context) error {
 			return l.ListenServices(ctx, m.Engine.Notify)
 		}, &m.listenDone, "service change listener")
 	}
+	if db.engine == "postgres" {
+		// Other servers may share the database (SQLite's has one, DATA/server.lock): requests of
+		// the services another server runs go there. Without it no inference request pays for an
+		// owner lookup.
+		m.Peers = &cluster.Peers{Store: m.DB, Self: replica, Logger: m.Logger}
+		m.HTTP.Peers = m.Peers
+	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
-	m.Peers.URL = advertiseURL(cfg.AdvertiseURL, m.HTTP.ListenAddr())
-	if err := m.Peers.Register(ctx); err != nil {
-		return fmt.Errorf("register replica: %w", err)
+	if m.Peers != nil {
+		m.Peers.URL = advertiseURL(cfg.AdvertiseURL, m.HTTP.ListenAddr())
+		if err := m.Peers.Register(ctx); err != nil {
+			return fmt.Errorf("register replica: %w", err)
+		}
+		m.Logger.Info("replica", "id", replica, "advertise_url", m.Peers.URL, "lease_ttl", cfg.LeaseTTL.Duration)
 	}
-	m.Logger.Info("replica", "id", replica, "advertise_url", m.Peers.URL, "lease_ttl", cfg.LeaseTTL.Duration)
 	return nil
 }
 
