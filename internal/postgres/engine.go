@@ -60,7 +60,7 @@ func (db *DB) FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, r
 	}
 	serviceID := l.ServiceID
 	done := false
-	err := db.write(ctx, func(tx pgx.Tx) error {
+	err := db.locked(ctx, func(tx pgx.Tx) error {
 		done = false
 		if ok, err := lockService(ctx, tx, serviceID); !ok || err != nil {
 			return err
@@ -136,7 +136,7 @@ func setStatus(ctx context.Context, tx pgx.Tx, serviceID string, st ark.StatusCh
 // SetStatus sets a live service's status, progress and error message and appends the events;
 // ark.ErrLeaseLost when l is no longer the service's lease.
 func (db *DB) SetStatus(ctx context.Context, l ark.Lease, st ark.StatusChange, events ...ark.Event) error {
-	return db.write(ctx, func(tx pgx.Tx) error {
+	return db.locked(ctx, func(tx pgx.Tx) error {
 		if err := checkLease(ctx, tx, l); err != nil {
 			return err
 		}

@@ -1,9 +1,11 @@
 // Package postgres is arkserve's store on PostgreSQL (pgx v5, a pgxpool): the surface of
 // internal/sqlite, for several servers (replicas) on one database. Every write runs in a
-// SERIALIZABLE transaction that first locks the service row it changes (SELECT ... FOR UPDATE), so
-// concurrent replicas queue on one service instead of breaking its rules (one RUNNING entry, unique
-// update_time, a finished entry never edited); serialization failures and deadlocks are retried a
-// bounded number of times. Multi-statement reads run in one REPEATABLE READ snapshot. Migrations
+// transaction that first locks the service row it changes (SELECT ... FOR UPDATE), so concurrent
+// replicas queue on one service instead of breaking its rules (one RUNNING entry, unique
+// update_time, a finished entry never edited). The hot per-service writes (UpdateService and the
+// engine's FinishUpdate and SetStatus) run at READ COMMITTED, where the lock alone keeps those rules
+// and a writer queued behind another never fails; the others run SERIALIZABLE. Serialization
+// failures and deadlocks are retried a bounded number of times. Multi-statement reads run in one REPEATABLE READ snapshot. Migrations
 // are embedded and applied under an advisory lock, so replicas that start together migrate once.
 package postgres
 
@@ -137,6 +139,17 @@ func (db *DB) Migrations(ctx context.Context) ([]string, error) {
 // serialization failure or deadlock. fn must be repeatable: it starts from scratch each time.
 func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return db.retry(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+}
+
+// locked runs fn in a READ COMMITTED transaction, again (up to MaxAttempts) on a deadlock. It is for
+// the hot per-service writes (a PUT, the engine's reports), whose first statement locks the service
+// row (or the lease row, then the service row): every writer of a service's row, entries and
+// models takes the same lock, and after it each READ COMMITTED statement sees the latest committed
+// state, so the lock alone keeps the service's rules. SERIALIZABLE would add nothing there but
+// failures: a PUT queued behind an engine report that changed the row would fail with 40001, and
+// under a storm of PUTs and reports a retried PUT can lose that race again and again.
+func (db *DB) locked(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return db.retry(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
 }
 
 // read runs fn in a read-only REPEATABLE READ transaction: one snapshot for several statements.

@@ -40,7 +40,9 @@ func serviceTx(ctx context.Context, tx rowQuerier, projectID, id string, lock bo
 // version in the config: the snapshot the update log keeps.
 func resolveModels(ctx context.Context, tx pgx.Tx, projectID string, cfgs []ark.ServiceConfig) error {
 	for i := range cfgs {
-		err := tx.QueryRow(ctx, `SELECT name, version FROM models WHERE id = $1 AND project_id = $2`,
+		// FOR KEY SHARE: a DeleteModel of this model waits for this transaction and then finds
+		// the service that needs it (or this one waits and finds the model gone), at any isolation.
+		err := tx.QueryRow(ctx, `SELECT name, version FROM models WHERE id = $1 AND project_id = $2 FOR KEY SHARE`,
 			cfgs[i].ModelID, projectID).Scan(&cfgs[i].ModelName, &cfgs[i].ModelVersion)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ark.Errorf(ark.EServiceModelAbsent, "Model %s does not exist.", cfgs[i].ModelID)
@@ -183,7 +185,7 @@ func running(ctx context.Context, tx pgx.Tx, serviceID string) (bool, error) {
 func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.ServiceUpdate) (*ark.Service, *ark.UpdateLog, error) {
 	var s *ark.Service
 	var entry *ark.UpdateLog
-	err := db.write(ctx, func(tx pgx.Tx) error {
+	err := db.locked(ctx, func(tx pgx.Tx) error {
 		var err error
 		if s, err = serviceTx(ctx, tx, projectID, id, true); err != nil {
 			return err

@@ -193,3 +193,56 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 		t.Fatalf("%d deletes succeeded, %d services deleted; want 1 and 2", succeeded, deleted)
 	}
 }
+
+// testUpdateStorm: many clients PUT a service that is busy while the engine that drives it keeps
+// writing its row (status, progress, call counts), as on several replicas under load. Every PUT is
+// told the service is busy: a PUT must never fail because it lost a race against the engine, however
+// long the storm lasts.
+func testUpdateStorm(t *testing.T, f *fixture) {
+	const clients, puts, engineWrites = 12, 25, 150
+	m := f.model(f.project, "m", "1.0.0")
+	s := f.service(f.project, "storm", cfg(m, 100, 1))
+	lease := f.lease(s.ID)
+	done := make(chan struct{})
+	engineErr := make(chan error, 1)
+	go func() {
+		defer close(engineErr)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			err := f.s.SetStatus(f.ctx, lease, ark.StatusChange{Status: ark.StatusDeploying, Progress: i % 100})
+			if err == nil {
+				err = f.s.AddCallCounts(f.ctx, map[string]ark.CallCounts{s.ID: {Invocations: 1}})
+			}
+			if err != nil {
+				engineErr <- err
+				return
+			}
+			if i == engineWrites {
+				<-done
+				return
+			}
+		}
+	}()
+	errs := concurrently(clients, func(i int) error {
+		for n := range puts {
+			_, _, err := f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Config: []ark.ServiceConfig{cfg(m, 100, i*puts+n+2)}})
+			if ark.ErrorCode(err) != ark.EServiceBusy {
+				return fmt.Errorf("PUT %d of client %d: %v; want %s", n, i, err, ark.EServiceBusy)
+			}
+		}
+		return nil
+	})
+	close(done)
+	if err := <-engineErr; err != nil {
+		t.Fatalf("engine write: %v", err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

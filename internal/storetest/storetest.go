@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"ProjectIsolation", testProjectIsolation},
 		{"CallCounts", testCallCounts},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"UpdateStorm", testUpdateStorm},
 		{"Leases", testLeases},
 		{"Replicas", testReplicas},
 	}
