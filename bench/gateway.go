@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -21,6 +22,8 @@ func benchGateway(ctx context.Context, args []string) error {
 	conns := fs.String("conns", "1,16,64", "connection counts")
 	rounds := fs.Int("rounds", 3, "runs of each (gateway, direct alternating)")
 	limits := fs.String("pool-limits", "off", "the server's --pool-limits (auto: the instance gets its specification's 0.25 CPU)")
+	pin := fs.Bool("pin", false, "the load generator and the instance on CPU 0, the server (the gateway) on the other CPUs: "+
+		"the gateway on cores of its own, as on a host of its own, instead of sharing them with the generator and the instance")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,6 +36,20 @@ func benchGateway(ctx context.Context, args []string) error {
 	modelDir := filepath.Join(tmp, "model")
 	if err := writeBenchModel(modelDir); err != nil {
 		return err
+	}
+	others := make([]int, 0, runtime.NumCPU())
+	for c := 1; c < runtime.NumCPU(); c++ {
+		others = append(others, c)
+	}
+	if *pin {
+		// Before the server starts, so that it starts on its CPUs (its instance is moved to CPU 0
+		// below).
+		if len(others) == 0 {
+			return fmt.Errorf("-pin needs at least 2 CPUs")
+		}
+		if err := pinProcess(os.Getpid(), others...); err != nil {
+			return err
+		}
 	}
 	// Limits off: the instance's specification (0.25 CPU) would otherwise cap both figures and
 	// hide the gateway's own cost.
@@ -58,6 +75,16 @@ func benchGateway(ctx context.Context, args []string) error {
 	}
 	direct := fmt.Sprintf("127.0.0.1:%d", ports[len(ports)-1].port)
 	ipid := ports[len(ports)-1].pid
+	if *pin {
+		// The server inherited the other CPUs (and a GOMAXPROCS to match) from this process.
+		runtime.GOMAXPROCS(1)
+		for _, err := range []error{pinProcess(os.Getpid(), 0), pinProcess(ipid, 0)} {
+			if err != nil {
+				return err
+			}
+		}
+		fmt.Printf("pinned: load generator and instance on CPU 0, the server on CPUs %v\n", others)
+	}
 	body := []byte(benchInput)
 	viaGW := newRequest(a.addr, "POST", "/v1/infers/"+sid+"/predict", body, "X-Auth-Token", a.token, "Content-Type", "application/json")
 	toInst := newRequest(direct, "POST", "/predict", body, "Content-Type", "application/json")
