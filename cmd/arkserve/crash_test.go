@@ -84,12 +84,16 @@ func freeAddr(t *testing.T) string {
 }
 
 // processesOf returns the pids of the running processes whose environment has ARKSERVE_MODEL_ID=id.
-func processesOf(modelID string) []string {
+func processesOf(modelID string) []string { return processesWith("ARKSERVE_MODEL_ID=" + modelID) }
+
+// processesWith returns the pids of the running processes whose environment has the variable
+// kv ("NAME=value").
+func processesWith(kv string) []string {
 	var pids []string
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err == nil && slices.Contains(strings.Split(string(env), "\x00"), "ARKSERVE_MODEL_ID="+modelID) && alive(e.Name()) {
+		if err == nil && slices.Contains(strings.Split(string(env), "\x00"), kv) && alive(e.Name()) {
 			pids = append(pids, e.Name())
 		}
 	}

@@ -60,7 +60,15 @@ func kubernetesEnv(k *kubeCluster) runtimeEnv {
 			return c.imageModel(pid, name, version, "registry.local/"+name+":"+version)
 		},
 		broken:    func(c *client, pid string) string { return c.imageModel(pid, "broken", "1.0.0", kubetest.Unpullable) },
-		brokenWhy: "ErrImagePull"}
+		brokenWhy: "ErrImagePull",
+		instances: func(t *testing.T, sid string) int {
+			pods, err := k.Client.CoreV1().Pods(k.Namespace).List(context.Background(),
+				metav1.ListOptions{LabelSelector: kubernetes.LabelService + "=" + sid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(pods.Items)
+		}}
 }
 
 func TestRolloutSuiteKubernetes(t *testing.T) { rolloutSuite(t, kubernetesEnv(newKubeCluster(t))) }
@@ -209,5 +217,56 @@ func TestKubernetesReplicaKilledMidRollout(t *testing.T) {
 	if d := k.waitDeployment(t, sid, func(*appsv1.Deployment) bool { return true }); d.Status.ObservedGeneration != d.Generation ||
 		d.Generation != 2 {
 		t.Errorf("Deployment generation %d (observed %d); want 2: one update, not restarted", d.Generation, d.Status.ObservedGeneration)
+	}
+}
+
+// TestKubernetesStopWaitsForPods: a stopped service runs nothing. Its pods get their grace period
+// (the test cluster keeps pods of kubetest.Graceful at least 2 s, at most the grace period), and
+// the service stays stopping until the last one is gone.
+func TestKubernetesStopWaitsForPods(t *testing.T) {
+	k := newKubeCluster(t)
+	_, c, pid := k.start(t)
+	model := c.imageModel(pid, "graceful", "1.0.0", kubetest.Graceful)
+	cfg := conf(model, 100, 2, 1, 0)
+	cfg["additional_properties"].(map[string]any)[model].(map[string]any)["termination_grace_period_seconds"] = 6
+	sid := c.deployWait(pid, "graceful", cfg)
+	pods := func() int {
+		l, err := k.Client.CoreV1().Pods(k.Namespace).List(context.Background(),
+			metav1.ListOptions{LabelSelector: kubernetes.LabelService + "=" + sid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l.Items)
+	}
+	if n := pods(); n != 2 {
+		t.Fatalf("%d pods running; want 2", n)
+	}
+
+	if st, _, doc := c.do("PUT", "/v1/"+pid+"/services/"+sid, map[string]any{"status": "stopped"}); st != http.StatusOK {
+		t.Fatalf("stop: %d %v", st, doc)
+	}
+	sawStopping := false
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, _, doc := c.do("GET", "/v1/"+pid+"/services/"+sid, nil)
+		status := obj(doc, "status")
+		// Pods are counted after the status is read: they only go, so any seen now existed then.
+		n := pods()
+		if status == "stopped" {
+			if n != 0 {
+				t.Fatalf("the service is stopped while %d of its pods are left", n)
+			}
+			break
+		}
+		if status == "stopping" && n > 0 {
+			sawStopping = true
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %v with %d pods 60 s after the stop", status, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sawStopping {
+		t.Error("the service was never seen stopping while its pods terminated")
 	}
 }

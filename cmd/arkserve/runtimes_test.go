@@ -24,6 +24,9 @@ type runtimeEnv struct {
 	model     func(c *client, pid, name, version string) string
 	broken    func(c *client, pid string) string
 	brokenWhy string
+	// instances counts the service's instances that still exist in any state (processes; pods,
+	// terminating ones included).
+	instances func(t *testing.T, sid string) int
 }
 
 func processEnv() runtimeEnv {
@@ -34,7 +37,8 @@ func processEnv() runtimeEnv {
 		broken: func(c *client, pid string) string {
 			return c.createModel(pid, "broken", "1.0.0", "echo broken >&2; exit 3")
 		},
-		brokenWhy: "exited"}
+		brokenWhy: "exited",
+		instances: func(_ *testing.T, sid string) int { return len(processesWith("ARKSERVE_SERVICE_ID=" + sid)) }}
 }
 
 func TestRolloutSuiteProcess(t *testing.T) { rolloutSuite(t, processEnv()) }
@@ -123,6 +127,10 @@ func rolloutSuite(t *testing.T, env runtimeEnv) {
 			t.Fatalf("status %s: %d %v", s.status, st, doc)
 		}
 		c.waitStatus(pid, sid, s.final)
+		// Stopped means that no instance is left, in any state.
+		if n := env.instances(t, sid); s.final == "stopped" && n != 0 {
+			t.Fatalf("%d instances of the service left once it is stopped", n)
+		}
 	}
 	waitRoute(t, m, sid, routeWant{v2, 100, 2})
 

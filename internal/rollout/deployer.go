@@ -22,8 +22,10 @@ type Deployer interface {
 	// that match none of ws are deleted when prune is set, and kept (serving) otherwise. It
 	// reports each workload's state in the order of ws, and whether others are left.
 	Apply(ctx context.Context, svcID string, ws []Workload, prune bool) (sts []WorkloadStatus, others bool, err error)
-	// Delete removes every workload of the service.
-	Delete(ctx context.Context, svcID string) error
+	// Delete removes every workload of the service and reports how many of its instances the
+	// cluster still runs or is terminating. It may be called again until none is left, and then
+	// deletes nothing twice; the instances' disappearance is reported through Engine.Notify.
+	Delete(ctx context.Context, svcID string) (left int, err error)
 }
 
 // Workload is one config entry as a Deployer runs it.

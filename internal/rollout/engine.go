@@ -578,13 +578,15 @@ func (e *Engine) stopService(ctx context.Context, id string) {
 	}
 }
 
-// removeService stops every instance of a service, deletes its workloads and forgets it.
-func (e *Engine) removeService(ctx context.Context, id string) error {
+// removeService stops every instance of a service, deletes its workloads and forgets it. left is
+// how many of a Deployer's instances are still terminating (the process runtime's have stopped
+// when it returns).
+func (e *Engine) removeService(ctx context.Context, id string) (left int, err error) {
 	e.stopService(ctx, id)
 	if e.Deployer != nil {
 		return e.Deployer.Delete(ctx, id)
 	}
-	return nil
+	return 0, nil
 }
 
 // stopEverything stops every instance the engine holds (shutdown).

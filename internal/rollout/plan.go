@@ -51,10 +51,7 @@ func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, need
 	if c.InstanceCount < 1 {
 		return nil, fmt.Errorf("model %s: instance_count %d; at least 1 is needed", label, c.InstanceCount)
 	}
-	grace := time.Duration(ark.DefaultGracePeriod) * time.Second
-	if p, ok := c.AdditionalProperties[c.ModelID]; ok && p.TerminationGracePeriodSeconds != nil {
-		grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
-	}
+	grace := gracePeriod(c)
 	timeout := defaultTimeout
 	if c.DeployTimeoutSeconds > 0 {
 		timeout = time.Duration(c.DeployTimeoutSeconds) * time.Second
@@ -153,4 +150,13 @@ func backoff(n int) time.Duration {
 		return 5 * time.Minute
 	}
 	return min(time.Second<<(n-1), 5*time.Minute)
+}
+
+// gracePeriod is how long an instance of config entry c has to stop after SIGTERM
+// (termination_grace_period_seconds, else ark.DefaultGracePeriod).
+func gracePeriod(c ark.ServiceConfig) time.Duration {
+	if p, ok := c.AdditionalProperties[c.ModelID]; ok && p.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
+	}
+	return time.Duration(ark.DefaultGracePeriod) * time.Second
 }

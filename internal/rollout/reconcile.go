@@ -19,6 +19,9 @@ const (
 	eventAllReady      = "All %d instances of the service are ready."
 	eventSomeNotReady  = "%d of %d instances of the service are not ready."
 	eventUpdateStopped = "The update was abandoned because the service was stopped."
+	// A Deployer's instances that outlived their grace period: the service is reported stopped
+	// all the same.
+	eventStillTerminating = "%d instances of the service were still terminating %s after the stop began."
 )
 
 // tailLines is how many lines of an instance's log go into a failure event.
@@ -40,7 +43,8 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	}
 	svc, deleted, err := e.Store.ServiceByID(ctx, id)
 	if ark.ErrorCode(err) == ark.EServiceNotFound {
-		return e.removeService(ctx, id)
+		_, err := e.removeService(ctx, id)
+		return err
 	}
 	if err != nil {
 		return err
@@ -52,7 +56,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		}
 	}
 	if deleted || svc.Status == ark.StatusDeleting {
-		if err := e.removeService(ctx, id); err != nil {
+		// A deleted service is purged without waiting for terminating instances: it is gone
+		// for the API already, and the cluster finishes their graceful stop on its own.
+		if _, err := e.removeService(ctx, id); err != nil {
 			return err
 		}
 		if deleted {
@@ -89,7 +95,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	case ark.StatusRunning, ark.StatusConcerning:
 		return e.keep(ctx, svc, st)
 	default: // failed: nothing runs
-		if err := e.removeService(ctx, id); err != nil {
+		if _, err := e.removeService(ctx, id); err != nil {
 			return err
 		}
 		return e.releaseLease(ctx, id)
@@ -127,8 +133,22 @@ func (e *Engine) dueNow(svc *ark.Service, st *svcState) bool {
 // refuses to stop a service that is updating, but a schedule can) is finished FAIL: an entry never
 // stays RUNNING.
 func (e *Engine) stop(ctx context.Context, svc *ark.Service, entry *ark.UpdateLog) error {
-	if err := e.removeService(ctx, svc.ID); err != nil {
+	left, err := e.removeService(ctx, svc.ID)
+	if err != nil {
 		return err
+	}
+	var events []ark.Event
+	if left > 0 && svc.Status == ark.StatusStopping {
+		// Stopped means that no instance runs: a Deployer's instances get their grace period,
+		// and their deletions (and the resync, which looks at every stopping service) bring the
+		// service back here. An instance that outlives its grace period by stopWaitMargin (a pod
+		// on a node that is gone stays Terminating) does not hold the service in stopping for
+		// ever.
+		wait := stopWait(svc)
+		if e.now().Before(svc.TransitionAt.Add(wait)) {
+			return nil
+		}
+		events = append(events, abnormal(fmt.Sprintf(eventStillTerminating, left, wait)))
 	}
 	stopped := ark.StatusChange{Status: ark.StatusStopped}
 	if entry != nil {
@@ -138,12 +158,25 @@ func (e *Engine) stop(ctx context.Context, svc *ark.Service, entry *ark.UpdateLo
 		}
 	}
 	if svc.Status == ark.StatusStopping {
-		if err := e.Store.SetStatus(ctx, e.held(svc.ID), stopped, normal(ark.EventStopped)); err != nil {
+		if err := e.Store.SetStatus(ctx, e.held(svc.ID), stopped, append(events, normal(ark.EventStopped))...); err != nil {
 			return err
 		}
 	}
 	// Nothing to drive until the service is started again, maybe through another replica.
 	return e.releaseLease(ctx, svc.ID)
+}
+
+// stopWaitMargin is how long past the longest grace period of its entries a stopping service waits
+// for its instances to terminate.
+const stopWaitMargin = time.Minute
+
+// stopWait is how long a stopping service waits for its instances to terminate.
+func stopWait(svc *ark.Service) time.Duration {
+	var longest time.Duration
+	for _, c := range svc.Config {
+		longest = max(longest, gracePeriod(c))
+	}
+	return longest + stopWaitMargin
 }
 
 // update carries out a RUNNING entry one rolling step at a time, and finishes it.
@@ -435,7 +468,8 @@ func pairGroups(groups []*group, members []*member) map[string]*group {
 func (e *Engine) stopAll(ctx context.Context, svcID string, st *svcState) error {
 	e.stopMembers(ctx, svcID, st, e.members(st, func(*member) bool { return true }))
 	if e.Deployer != nil {
-		return e.Deployer.Delete(ctx, svcID)
+		_, err := e.Deployer.Delete(ctx, svcID)
+		return err
 	}
 	return nil
 }

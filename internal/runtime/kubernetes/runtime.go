@@ -336,29 +336,36 @@ func (r *Runtime) deleteSlot(ctx context.Context, d *appsv1.Deployment) error {
 	return nil
 }
 
-// Delete deletes every Deployment and Service of the service (rollout.Deployer).
-func (r *Runtime) Delete(ctx context.Context, svcID string) error {
+// Delete deletes every Deployment and Service of the service and reports how many of its pods
+// are left, terminating ones included (rollout.Deployer). The Deployments go with background
+// propagation: their pods get their grace period, and the pods informer reports each deletion.
+func (r *Runtime) Delete(ctx context.Context, svcID string) (left int, err error) {
 	cur, err := r.current(svcID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, d := range cur {
 		if err := r.deleteSlot(ctx, d); err != nil {
-			return err
+			return 0, err
 		}
 	}
+	sel := labels.SelectorFromSet(labels.Set{LabelService: svcID})
 	// Services of slots whose Deployment is gone already.
-	svcs, err := r.services.Services(r.Namespace).List(labels.SelectorFromSet(labels.Set{LabelService: svcID}))
+	svcs, err := r.services.Services(r.Namespace).List(sel)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, s := range svcs {
 		err := r.Client.CoreV1().Services(r.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	pods, err := r.pods.Pods(r.Namespace).List(sel)
+	if err != nil {
+		return 0, err
+	}
+	return len(pods), nil
 }
 
 // status is how far Deployment d (as written for w) got. The Deployment controller's status

@@ -110,8 +110,22 @@ func TestRuntime(t *testing.T) {
 		t.Errorf("%d Deployments left; want the one of m2", len(ds.Items))
 	}
 
-	if err := r.Delete(context.Background(), svcID); err != nil {
-		t.Fatal(err)
+	// Delete reports the pod as left until the cluster has removed it (the service stays
+	// stopping until then), and deleting again deletes nothing twice.
+	left, err := r.Delete(context.Background(), svcID)
+	if err != nil || left == 0 {
+		t.Fatalf("Delete = %d, %v; want the pod of m2 (and any of m1 still terminating) left", left, err)
+	}
+	deadline := time.After(60 * time.Second)
+	for left > 0 {
+		select {
+		case <-notified:
+		case <-deadline:
+			t.Fatalf("%d pods left 60s after Delete", left)
+		}
+		if left, err = r.Delete(context.Background(), svcID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, list := range []func() (int, error){
 		func() (int, error) {
@@ -120,6 +134,10 @@ func TestRuntime(t *testing.T) {
 		},
 		func() (int, error) {
 			l, err := c.Client.CoreV1().Services(c.Namespace).List(context.Background(), metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		func() (int, error) {
+			l, err := c.Client.CoreV1().Pods(c.Namespace).List(context.Background(), metav1.ListOptions{})
 			return len(l.Items), err
 		},
 	} {

@@ -23,6 +23,11 @@ const KWOKToleration = "kwok.x-k8s.io/node:NoSchedule"
 // ErrImagePull for them (scripts/k8s/kwok-image-pull-failed.yaml).
 const Unpullable = "arkserve.invalid/unpullable:1"
 
+// Graceful is the image whose pods the test cluster deletes at least 2 s after their deletion
+// began and by the end of their grace period, as a kubelet does with a process that takes its
+// time to stop (scripts/k8s/kwok-pod-delete-graceful.yaml); others' pods go at once.
+const Graceful = "arkserve.invalid/graceful:1"
+
 // Cluster is a test's view of the cluster: a client and a namespace of its own.
 type Cluster struct {
 	Kubeconfig string
