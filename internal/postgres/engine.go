@@ -137,6 +137,11 @@ func setStatus(ctx context.Context, tx pgx.Tx, serviceID string, st ark.StatusCh
 // ark.ErrLeaseLost when l is no longer the service's lease.
 func (db *DB) SetStatus(ctx context.Context, l ark.Lease, st ark.StatusChange, events ...ark.Event) error {
 	return db.locked(ctx, func(tx pgx.Tx) error {
+		// The service row first, then the lease, as FinishUpdate does: one lock order, no
+		// deadlock between the two.
+		if ok, err := lockService(ctx, tx, l.ServiceID); !ok || err != nil {
+			return err
+		}
 		if err := checkLease(ctx, tx, l); err != nil {
 			return err
 		}

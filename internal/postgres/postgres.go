@@ -5,8 +5,9 @@
 // update_time, a finished entry never edited). The hot per-service writes (UpdateService and the
 // engine's FinishUpdate and SetStatus) run at READ COMMITTED, where the lock alone keeps those rules
 // and a writer queued behind another never fails; the others run SERIALIZABLE. Serialization
-// failures and deadlocks are retried a bounded number of times. Multi-statement reads run in one REPEATABLE READ snapshot. Migrations
-// are embedded and applied under an advisory lock, so replicas that start together migrate once.
+// failures and deadlocks are retried a bounded number of times. Multi-statement reads run in one
+// REPEATABLE READ snapshot. Migrations are embedded and applied under an advisory lock, so
+// replicas that start together migrate once.
 package postgres
 
 import (
@@ -143,7 +144,7 @@ func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
 
 // locked runs fn in a READ COMMITTED transaction, again (up to MaxAttempts) on a deadlock. It is for
 // the hot per-service writes (a PUT, the engine's reports), whose first statement locks the service
-// row (or the lease row, then the service row): every writer of a service's row, entries and
+// row: every writer of a service's row, entries and
 // models takes the same lock, and after it each READ COMMITTED statement sees the latest committed
 // state, so the lock alone keeps the service's rules. SERIALIZABLE would add nothing there but
 // failures: a PUT queued behind an engine report that changed the row would fail with 40001, and
