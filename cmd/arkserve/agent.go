@@ -33,7 +33,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, agentUsage); fs.PrintDefaults() }
 	server := fs.String("server", os.Getenv("ARKSERVE_SERVER"), "the arkserve server's URL (env ARKSERVE_SERVER)")
 	name := fs.String("node-name", "", "the node's name: letters, digits, - and _, starting with a letter")
-	dataDir := fs.String("data-dir", "arkserve-agent", "the agent's directory: the node id and the instances")
+	dataDir := fs.String("data-dir", "arkserve-agent", "the agent's directory: the node id, the instances and the copies of the models")
 	credFile := fs.String("credential-file", os.Getenv("ARKSERVE_NODE_CREDENTIAL_FILE"), "file holding the node credential (env ARKSERVE_NODE_CREDENTIAL_FILE)")
 	instanceUser := fs.String("instance-user", "nobody", "user that instances run as when the agent runs as root")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -89,7 +89,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		logger.Info("stopped instances left by an earlier agent", "count", n)
 	}
 	a := &agent.Agent{Server: *server, Credential: cred, ProjectID: project, NodeID: nodeID,
-		Facts: agent.HostFacts(*name), Runtime: rt, Logger: logger}
+		Facts: agent.HostFacts(*name), Runtime: rt, Logger: logger, ModelDir: filepath.Join(dir, "models")}
 	logger.Info("arkserve agent", "node", nodeID, "name", *name, "server", *server, "project", project, "version", version)
 	err = a.Run(ctx)
 	if errors.Is(err, agent.ErrRefused) {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -147,6 +150,68 @@ func edgeConfig(modelID string, env string, nodes ...string) []map[string]any {
 		"envs": map[string]any{"GREETING": env}, "nodes": nodes}}
 }
 
+// checkModelContent: the agent API serves a node the models of its placements (nodes 1 and 2 run
+// model), as a gzip-compressed tar of the model's files with an ETag that If-None-Match answers
+// with 304, and nothing else: another model of the project, or the model to a node that does not
+// run it, is 404 ModelArts.3001.
+func checkModelContent(t *testing.T, server, pid, credFile string, nodes [3]string, model, other string) {
+	t.Helper()
+	b, err := os.ReadFile(credFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := strings.TrimSpace(string(b))
+	get := func(node, model, etag string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", server+"/v1/"+pid+"/nodes/"+node+"/models/"+model+"/content", nil)
+		req.Header.Set("Authorization", "Bearer "+cred)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, body := get(nodes[0], model, "")
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || etag == "" || resp.Header.Get("Content-Type") != "application/gzip" {
+		t.Fatalf("model content: %d %v", resp.StatusCode, resp.Header)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for tr := tar.NewReader(zr); ; {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[hdr.Name] = string(b)
+	}
+	if len(files) != 2 || files["version"] != "1.0.1\n" || files["health"] != "ok\n" {
+		t.Fatalf("model content = %v; want the model's two files", files)
+	}
+	if resp, _ := get(nodes[0], model, etag); resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("model content with If-None-Match: %d; want 304", resp.StatusCode)
+	}
+	for _, q := range []struct{ node, model string }{{nodes[1], other}, {nodes[2], model}} {
+		resp, body := get(q.node, q.model, "")
+		if resp.StatusCode != http.StatusNotFound || !bytes.Contains(body, []byte(`"ModelArts.3001"`)) {
+			t.Fatalf("model %s to node %s, which does not run it: %d %s", q.model, q.node, resp.StatusCode, body)
+		}
+	}
+}
+
 type opRow struct{ op, node string }
 
 // resultRows returns the newest entry's result_detail as operation+node → result.
@@ -215,6 +280,17 @@ func TestEdgeServices(t *testing.T) {
 			t.Fatalf("node %d runs %d instances after the deployment; want %d", i+1, got, want)
 		}
 	}
+	// Each node runs its own copy of the model, downloaded into the agent's data dir.
+	for i := range 2 {
+		cwd, err := os.Readlink(filepath.Join("/proc", nodeInstances(t, sid, agents[i].dir)[0], "cwd"))
+		if err != nil || !strings.HasPrefix(cwd, filepath.Join(agents[i].dir, "models", model)+"/") {
+			t.Fatalf("node %d runs its instance in %q (%v); want the agent's copy of the model", i+1, cwd, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(cwd, "version")); err != nil || string(b) != "1.0.1\n" {
+			t.Fatalf("node %d's copy of the model: version file %q, %v", i+1, b, err)
+		}
+	}
+	checkModelContent(t, server, pid, cred, nodes, model, c.createModel(pid, "other", "1.0.1", httpServerCmd))
 	// Details: config[].nodes[] with the reference's fields; no access_address (real-time only).
 	status, _, doc = c.do("GET", "/v1/"+pid+"/services/"+sid, nil)
 	if status != http.StatusOK || obj(doc, "access_address") != nil {

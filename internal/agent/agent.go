@@ -53,6 +53,10 @@ type Agent struct {
 	// restarted: its placement failed, and the server decides what the node runs next.
 	RestartDelay time.Duration
 	HTTP         *http.Client // nil: a client with a 60 s timeout
+	// ModelDir is where the agent keeps the copies of models it downloads from the server
+	// (models.go); "" runs each model from its source_location, which must then exist on the
+	// node.
+	ModelDir string
 
 	mu        sync.Mutex // protects the fields below
 	interval  time.Duration
@@ -62,15 +66,22 @@ type Agent struct {
 	changed   chan struct{} // a reconcile and a heartbeat are due
 	watchers  sync.WaitGroup
 	restartAt map[string]time.Time // by service id
+
+	fetchMu sync.Mutex // one model download at a time
 }
 
-// instance is one started instance and what the agent knows of it.
+// instance is one instance of a placement and what the agent knows of it. It is launched in a
+// goroutine of its own (its model may have to be downloaded first): until launched is closed,
+// inst is not set.
 type instance struct {
-	a       ark.EdgeAssignment
-	inst    *process.Instance // nil when it could not be started
-	status  string            // running | notReady | failed
-	message string
-	ready   bool // it was ready once
+	a        ark.EdgeAssignment
+	cancel   context.CancelFunc // ends the launch and the watch
+	launched chan struct{}      // closed once inst is set (or its start failed)
+	inst     *process.Instance  // nil when it could not be started
+	modelDir string             // the copy of the model it runs, when the agent keeps copies
+	status   string             // running | notReady | failed
+	message  string
+	ready    bool // it was ready once
 
 	sampledAt  time.Time // the previous CPU sample (its start at first)
 	sampledCPU float64
@@ -237,39 +248,72 @@ func (a *Agent) reconcile(ctx context.Context) {
 	}
 }
 
-// start starts the instance of a placement and a watcher that follows it.
+// start launches the instance of a placement: it counts as not ready while its model is
+// downloaded and its process starts.
 func (a *Agent) start(ctx context.Context, as ark.EdgeAssignment) {
-	in := &instance{a: as, status: ark.InstanceNotReady, sampledAt: time.Now()}
-	spec := as.Instance
+	ctx, cancel := context.WithCancel(ctx)
+	in := &instance{a: as, cancel: cancel, launched: make(chan struct{}), status: ark.InstanceNotReady, sampledAt: time.Now()}
+	a.mu.Lock()
+	a.running[as.ServiceID] = in
+	a.mu.Unlock()
+	a.watchers.Add(1)
+	go func() {
+		defer a.watchers.Done()
+		if a.launch(ctx, in) {
+			a.watch(ctx, in)
+		}
+	}()
+}
+
+// launch fetches the instance's model (when the agent keeps copies) and starts its process; it
+// reports whether the process runs.
+func (a *Agent) launch(ctx context.Context, in *instance) bool {
+	spec := in.a.Instance
+	var p *process.Instance
 	var err error
-	if spec.Error != "" {
+	started := false // the runtime was asked: an error of it means the node cannot run instances
+	switch {
+	case spec.Error != "":
 		err = errors.New(spec.Error)
-	} else {
-		in.inst, err = a.Runtime.Start(ctx, process.Spec{InstanceID: ark.NewUUID(), ServiceID: as.ServiceID,
-			ModelID: spec.ModelID, ModelDir: spec.ModelDir, Cmd: spec.Cmd, Env: spec.Envs, Health: spec.Health,
+	case a.ModelDir != "" && spec.ModelDir != "":
+		err = a.fetchModel(ctx, in)
+	}
+	if err == nil {
+		dir := spec.ModelDir
+		a.mu.Lock()
+		if in.modelDir != "" {
+			dir = in.modelDir
+		}
+		a.mu.Unlock()
+		started = true
+		p, err = a.Runtime.Start(ctx, process.Spec{InstanceID: ark.NewUUID(), ServiceID: in.a.ServiceID,
+			ModelID: spec.ModelID, ModelDir: dir, Cmd: spec.Cmd, Env: spec.Envs, Health: spec.Health,
 			GracePeriod: time.Duration(spec.GracePeriodSeconds) * time.Second, CPU: spec.CPU, MemoryMB: spec.MemoryMB,
 			ProjectID: a.ProjectID})
 	}
 	a.mu.Lock()
+	defer close(in.launched)
 	defer a.mu.Unlock()
-	a.running[as.ServiceID] = in
+	in.inst = p
+	if ctx.Err() != nil {
+		return false // stopped meanwhile: stop takes it from here
+	}
 	if err != nil {
 		in.status, in.message = ark.InstanceFailed, fmt.Sprintf("could not be started: %v", err)
-		a.log().Warn("start instance", "service", as.ServiceID, "err", err)
-		if spec.Error == "" {
+		a.log().Warn("start instance", "service", in.a.ServiceID, "err", err)
+		if started {
 			a.agentErr = in.message // the node cannot run instances: its state is FAIL
 		}
-		return
+		a.kick() // report it now, not at the next interval
+		return false
 	}
 	a.agentErr = ""
-	a.log().Info("instance started", "service", as.ServiceID, "update_time", as.UpdateTime, "addr", in.inst.Addr())
-	a.watchers.Add(1)
-	go a.watch(ctx, in)
+	a.log().Info("instance started", "service", in.a.ServiceID, "update_time", in.a.UpdateTime, "addr", p.Addr())
+	return true
 }
 
 // watch follows an instance: readiness within the deploy timeout, then its exit.
 func (a *Agent) watch(ctx context.Context, in *instance) {
-	defer a.watchers.Done()
 	timeout := time.Duration(in.a.Instance.DeployTimeoutSeconds) * time.Second
 	if timeout <= 0 {
 		timeout = ark.DefaultDeployTimout * time.Second
@@ -322,16 +366,18 @@ func tail(msg string, in *process.Instance) string {
 	return msg
 }
 
-// stop stops instances in parallel and waits for them.
+// stop stops instances in parallel and waits for them (a launch in progress is ended first).
 func (a *Agent) stop(ctx context.Context, ins []*instance) {
 	var wg sync.WaitGroup
 	for _, in := range ins {
-		if in.inst == nil {
-			continue
-		}
+		in.cancel()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-in.launched
+			if in.inst == nil {
+				return
+			}
 			if err := in.inst.Stop(ctx); err != nil {
 				a.log().Warn("stop instance", "service", in.a.ServiceID, "err", err)
 			}
@@ -359,15 +405,20 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 		Error     string             `json:"error"`
 		Instances []ark.NodeInstance `json:"instances"`
 	}{Error: a.agentErr, Instances: []ark.NodeInstance{}}
-	var ins []*instance
+	type running struct {
+		in   *instance
+		inst *process.Instance
+	}
+	var ins []running
 	for _, in := range a.running {
-		ins = append(ins, in)
+		ins = append(ins, running{in, in.inst})
 	}
 	a.mu.Unlock()
-	for _, in := range ins {
+	for _, r := range ins {
+		in := r.in
 		var u process.Usage
-		if in.inst != nil {
-			u = in.inst.Usage() // reads /proc: outside the lock
+		if r.inst != nil {
+			u = r.inst.Usage() // reads /proc: outside the lock
 		}
 		now := time.Now()
 		a.mu.Lock()
@@ -409,7 +460,7 @@ func (a *Agent) call(ctx context.Context, method, path string, q url.Values, in,
 		}
 		body = bytes.NewReader(b)
 	}
-	u := strings.TrimRight(a.Server, "/") + "/v1/" + a.ProjectID + "/nodes/" + a.NodeID + "/" + path
+	u := a.nodeURL(path)
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -442,6 +493,11 @@ func (a *Agent) call(ctx context.Context, method, path string, q url.Values, in,
 		return nil
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// nodeURL is the URL of path in the agent API of the agent's node.
+func (a *Agent) nodeURL(path string) string {
+	return strings.TrimRight(a.Server, "/") + "/v1/" + a.ProjectID + "/nodes/" + a.NodeID + "/" + path
 }
 
 // NodeID returns the node id kept in dir/node-id, creating it (a new UUID, file mode 0600) on the

@@ -263,8 +263,9 @@ type EdgeAssignment struct {
 	Instance   EdgeInstance `json:"instance"`
 }
 
-// EdgeInstance is what an agent starts for a placement: the model's directory (the same path on
-// the node) and command, the entry's envs, the readiness check and the limits. Error, when set,
+// EdgeInstance is what an agent starts for a placement: the model's directory (on the server:
+// agents download a copy of it) and command, the entry's envs, the readiness check and the
+// limits. Error, when set,
 // says why the placement cannot be run (the agent reports it failed).
 type EdgeInstance struct {
 	ModelID              string            `json:"model_id"`

@@ -98,6 +98,7 @@ func (s *Server) registerNodes(mux *http.ServeMux, seen map[string]bool) {
 	route(mux, seen, s, "PUT "+v1+"/nodes/{node_id}/registration", s.agent(s.handleNodeRegister))
 	route(mux, seen, s, "POST "+v1+"/nodes/{node_id}/heartbeat", s.agent(s.handleNodeHeartbeat))
 	route(mux, seen, s, "GET "+v1+"/nodes/{node_id}/placements", s.agent(s.handleNodePlacements))
+	route(mux, seen, s, "GET "+v1+"/nodes/{node_id}/models/{model_id}/content", s.agent(s.handleNodeModel))
 }
 
 // agent authenticates an agent API request: a node credential of the path's project (Authorization:

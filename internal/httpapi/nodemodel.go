@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/arkserve/arkserve/internal/ark"
+)
+
+// MaxModelFiles bounds the files and directories of a model directory that agents download.
+const MaxModelFiles = 100_000
+
+// modelFile is one entry of a model directory as agents receive it.
+type modelFile struct {
+	rel  string // slash-separated, relative to the model directory
+	info fs.FileInfo
+}
+
+// scanModelDir lists the directories and regular files under dir (other kinds, symbolic links
+// among them, are not shipped) and returns them with an entity tag: a digest of their names,
+// kinds, sizes, modes and modification times, which changes whenever their content may have.
+func scanModelDir(dir string) ([]modelFile, string, error) {
+	var files []modelFile
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path == dir || !(d.IsDir() || d.Type().IsRegular()) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		if len(files) == MaxModelFiles {
+			return fmt.Errorf("more than %d files", MaxModelFiles)
+		}
+		f := modelFile{rel: filepath.ToSlash(rel), info: info}
+		files = append(files, f)
+		fmt.Fprintf(h, "%q %v %d %d\n", f.rel, info.Mode(), info.Size(), info.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return files, `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`, nil
+}
+
+// handleNodeModel sends an agent the directory of a model that one of its node's placements runs,
+// as a gzip-compressed tar: the agent runs its own copy, so the model need not be on the node
+// beforehand (docs/edge.md). Only the node's own models are served. The ETag lets the agent keep
+// its copy: If-None-Match with it answers 304.
+func (s *Server) handleNodeModel(w http.ResponseWriter, r *http.Request, c *ark.NodeCredential) {
+	nodeID, modelID := r.PathValue("node_id"), r.PathValue("model_id")
+	if !ark.IsUUID(modelID) {
+		s.writeError(w, r, ark.Errorf(ark.EInvalidParam, "Parameter (model_id) is invalid: use a lower-case UUID."))
+		return
+	}
+	if _, err := s.Store.FindNode(r.Context(), c.ProjectID, nodeID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	as, err := s.assignments(r.Context(), nodeID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dir := ""
+	for _, a := range as {
+		if a.Instance.ModelID == modelID && a.Instance.ModelDir != "" {
+			dir = a.Instance.ModelDir
+		}
+	}
+	// A model of the project that the node does not run is none of its business: the same
+	// answer as for a model that does not exist.
+	notPlaced := ark.Errorf(ark.EModelNotFound, "Model (%s) does not exist on node %s.", modelID, nodeID)
+	if dir == "" {
+		s.writeError(w, r, notPlaced)
+		return
+	}
+	files, etag, err := scanModelDir(dir)
+	if err != nil {
+		s.Logger.Warn("model directory for an agent", "model", modelID, "dir", dir, "err", err)
+		s.writeError(w, r, notPlaced)
+		return
+	}
+	w.Header().Set("ETag", etag)
+	if strings.Contains(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	// A large model takes longer than the API's write timeout to send.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/gzip")
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	tw := tar.NewWriter(gz)
+	for _, f := range files {
+		if err := writeModelFile(tw, dir, f); err != nil {
+			// The status is sent: breaking off the body is how the agent learns it is incomplete.
+			s.Logger.Warn("sending a model to an agent", "model", modelID, "node", nodeID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if err := gz.Close(); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// writeModelFile writes one entry; a file whose size changed since the scan is an error.
+func writeModelFile(tw *tar.Writer, dir string, f modelFile) error {
+	hdr := &tar.Header{Name: f.rel, Mode: int64(f.info.Mode().Perm()), ModTime: f.info.ModTime(), Format: tar.FormatPAX}
+	if f.info.IsDir() {
+		hdr.Typeflag, hdr.Name = tar.TypeDir, f.rel+"/"
+		return tw.WriteHeader(hdr)
+	}
+	hdr.Typeflag, hdr.Size = tar.TypeReg, f.info.Size()
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	file, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.rel)))
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	_, err = io.CopyN(tw, file, f.info.Size())
+	return err
+}
