@@ -47,3 +47,24 @@ func TestHostFacts(t *testing.T) {
 		t.Errorf("HostFacts = %+v (%v); want valid facts with CPUs and addresses", f, err)
 	}
 }
+
+// TestNVIDIAGPUs: GPUs from the driver's /proc directory, else from the device nodes (nvidiactl
+// and nvidia-uvm are not GPUs).
+func TestNVIDIAGPUs(t *testing.T) {
+	proc, dev := t.TempDir(), t.TempDir()
+	if n := nvidiaGPUs(filepath.Join(proc, "absent"), dev); n != 0 {
+		t.Errorf("no driver, no devices: %d GPUs", n)
+	}
+	for _, name := range []string{"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null"} {
+		os.WriteFile(filepath.Join(dev, name), nil, 0o644)
+	}
+	if n := nvidiaGPUs(filepath.Join(proc, "absent"), dev); n != 2 {
+		t.Errorf("from /dev: %d GPUs; want 2", n)
+	}
+	for _, gpu := range []string{"0000:3b:00.0", "0000:5e:00.0", "0000:86:00.0"} {
+		os.Mkdir(filepath.Join(proc, gpu), 0o755)
+	}
+	if n := nvidiaGPUs(proc, dev); n != 3 {
+		t.Errorf("from /proc/driver/nvidia/gpus: %d GPUs; want 3", n)
+	}
+}

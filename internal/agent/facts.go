@@ -13,7 +13,7 @@ import (
 
 // HostFacts gathers what a node registers about this machine: host name, the addresses of its
 // interfaces (loopback left out unless it has nothing else), the OS from /etc/os-release, the
-// architecture, CPUs and memory. GPUs are not detected: gpu_num is 0.
+// architecture, CPUs, memory and NVIDIA GPUs.
 func HostFacts(name string) ark.NodeFacts {
 	f := ark.NodeFacts{Name: name, OSType: runtime.GOOS, Arch: runtime.GOARCH, CPU: runtime.NumCPU(), HostIPs: []string{}}
 	f.HostName, _ = os.Hostname()
@@ -36,7 +36,27 @@ func HostFacts(name string) ark.NodeFacts {
 	}
 	f.OSName, f.OSVersion = osRelease("/etc/os-release")
 	f.MemoryMB = memTotalMB("/proc/meminfo")
+	f.GPUNum = nvidiaGPUs("/proc/driver/nvidia/gpus", "/dev")
 	return f
+}
+
+// nvidiaGPUs counts the NVIDIA GPUs the driver reports: one directory per GPU under procDir
+// (/proc/driver/nvidia/gpus), else, where /proc does not show them (some containers), the device
+// nodes nvidia0, nvidia1, ... in devDir.
+func nvidiaGPUs(procDir, devDir string) int {
+	if gpus, err := os.ReadDir(procDir); err == nil && len(gpus) > 0 {
+		return len(gpus)
+	}
+	devs, _ := os.ReadDir(devDir)
+	n := 0
+	for _, d := range devs {
+		if num, ok := strings.CutPrefix(d.Name(), "nvidia"); ok {
+			if _, err := strconv.Atoi(num); err == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // osRelease returns NAME and VERSION_ID of an os-release file ("" when unknown).
