@@ -279,3 +279,14 @@ type EdgeInstance struct {
 	MemoryMB             int               `json:"memory_mb,omitempty"`
 	Error                string            `json:"error,omitempty"`
 }
+
+// ConfigsInUse returns the configurations whose models a service needs once entry e has ended with
+// result, given final, the configuration then in force. An edge update that failed is not rolled
+// back (docs/edge.md): the nodes whose operation failed run their previous placement again, so the
+// previous configuration's models stay in use beside the new one's.
+func ConfigsInUse(e *UpdateLog, result string, final []ServiceConfig) [][]ServiceConfig {
+	if result == ResultFail && e.Edge != nil {
+		return [][]ServiceConfig{final, e.Previous}
+	}
+	return [][]ServiceConfig{final}
+}

@@ -100,7 +100,7 @@ func (db *DB) FinishUpdate(ctx context.Context, l ark.Lease, updateTime int64, r
 				return err
 			}
 		}
-		if err := setServiceModels(ctx, tx, serviceID, final); err != nil {
+		if err := setServiceModels(ctx, tx, serviceID, ark.ConfigsInUse(&e, result, final)...); err != nil {
 			return err
 		}
 		if err := setStatus(ctx, tx, serviceID, st, ms); err != nil {

@@ -186,9 +186,11 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 		t.Fatal("SaveEdgeOps on a finished entry changed the placements")
 	}
 
-	// An update to node 2 that fails there: the entry is FAIL and the configuration stays new.
+	// An update to node 2 with another model that fails there: the entry is FAIL and the
+	// configuration stays new.
 	f.clock.Advance(time.Second)
-	c2 := c
+	m2 := f.model(f.project, "m", "2.0.0")
+	c2 := cfg(m2, 0, 1)
 	c2.Nodes = []string{node2}
 	_, upd, err := f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Config: []ark.ServiceConfig{c2}})
 	must(t, err)
@@ -211,6 +213,15 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 	}
 	if success, failed, detail := ark.EdgeResults(logs[0].Edge); success != 1 || failed != 1 || len(detail) != 2 || detail[0].Result {
 		t.Fatalf("EdgeResults = %d, %d, %+v", success, failed, detail)
+	}
+	// Both models stay in use: the new configuration's, and the previous one's, which a node
+	// whose operation failed runs again.
+	for _, id := range []string{m.ID, m2.ID} {
+		res, err := f.s.DeleteModel(f.ctx, f.project, id, false)
+		must(t, err)
+		if len(res.Deleted) != 0 {
+			t.Fatalf("model %s was deleted after a failed edge update; nodes may run it", id)
+		}
 	}
 
 	// A stopped service's placements are not run; a purged service has none.
