@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,11 +102,11 @@ func runAdminCmd(t *testing.T, dir string, args ...string) string {
 	return out.String()
 }
 
-// nodeCredential makes a node credential of a project and writes it to a file; it returns the
-// file and the credential's id.
-func nodeCredential(t *testing.T, dir, project string) (file, id string) {
+// nodeCredential makes a node credential of a project (arkserve admin with the data dir and the
+// flags) and writes it to a file; it returns the file and the credential's id.
+func nodeCredential(t *testing.T, dir, project string, flags ...string) (file, id string) {
 	t.Helper()
-	out := runAdminCmd(t, dir, "node", "credential", "create", "--project", project)
+	out := runAdminCmd(t, dir, append(flags, "node", "credential", "create", "--project", project)...)
 	var token string
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "arkn1.") {
@@ -397,3 +401,154 @@ func TestEdgeServices(t *testing.T) {
 
 // jsonInt is how c.do decodes an integer.
 func jsonInt(n int) any { return json.Number(strconv.Itoa(n)) }
+
+// pollWatch is a proxy between an agent and a server that watches the agent's long polls of its
+// placements (the calls with a version).
+type pollWatch struct {
+	url     string
+	mu      sync.Mutex        // protects what follows
+	next    int               // the number of the next long poll
+	open    map[int]time.Time // the long polls in flight, by number: when each began
+	changed map[int]bool      // the long polls that ended: whether each answered other placements
+}
+
+func watchPolls(t *testing.T, server string) *pollWatch {
+	t.Helper()
+	target, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	// The agent's calls in flight when the test ends fail: no need to log them.
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
+	w := &pollWatch{open: map[int]time.Time{}, changed: map[int]bool{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		version := r.URL.Query().Get("version")
+		if !strings.HasSuffix(r.URL.Path, "/placements") || version == "" {
+			proxy.ServeHTTP(rw, r)
+			return
+		}
+		w.mu.Lock()
+		n := w.next
+		w.next++
+		w.open[n] = time.Now()
+		w.mu.Unlock()
+		tee := &teeWriter{ResponseWriter: rw}
+		proxy.ServeHTTP(tee, r)
+		var resp struct {
+			Version string `json:"version"`
+		}
+		json.Unmarshal(tee.body.Bytes(), &resp) // a failed call leaves the version empty
+		w.mu.Lock()
+		delete(w.open, n)
+		w.changed[n] = resp.Version != "" && resp.Version != version
+		w.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close) // after the agent's cleanup: its long poll is over
+	w.url = srv.URL
+	return w
+}
+
+// inFlight waits for a long poll that began less than 10 s ago (one that is about to time out
+// could not be woken) and returns the numbers of the long polls in flight.
+func (w *pollWatch) inFlight(t *testing.T) []int {
+	t.Helper()
+	var open []int
+	waitFor(t, 30*time.Second, "a fresh long poll", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		open = open[:0]
+		fresh := false
+		for n, at := range w.open {
+			open = append(open, n)
+			fresh = fresh || time.Since(at) < 10*time.Second
+		}
+		return fresh
+	})
+	return open
+}
+
+// answeredChange waits for the long polls to end and reports whether one of them answered other
+// placements than the agent had.
+func (w *pollWatch) answeredChange(t *testing.T, polls []int) bool {
+	t.Helper()
+	waitFor(t, 60*time.Second, "the long polls to end", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, n := range polls {
+			if _, ok := w.open[n]; ok {
+				return false
+			}
+		}
+		return true
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range polls {
+		if w.changed[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// teeWriter keeps a copy of the body it writes.
+type teeWriter struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (w *teeWriter) Write(b []byte) (int, error) {
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestEdgeAcrossReplicas: two replicas on one PostgreSQL database, an agent long-polling each. An
+// update of an edge service on both nodes, driven by the replica that holds the service's lease,
+// reaches the agent of the other replica through the long poll it had open when the update was
+// made: the database's notification woke it, not the end of the poll (MaxPlacementsWait), which
+// would have answered the placements the agent already had.
+func TestEdgeAcrossReplicas(t *testing.T) {
+	rs := startReplicas(t, 2)
+	c := rs.clients[0]
+	pid := c.login()
+	cred, _ := nodeCredential(t, rs.dirs[0], "default", "--database", rs.dsn, "--master-key-file", rs.keyFile)
+	var watches [2]*pollWatch
+	var nodes [2]string
+	for i := range 2 {
+		watches[i] = watchPolls(t, "http://"+rs.addrs[i])
+		nodes[i] = startAgent(t, watches[i].url, fmt.Sprintf("node-%d", i+1), dataDir(t), cred).nodeID(t)
+	}
+	for i, id := range nodes {
+		waitFor(t, 30*time.Second, fmt.Sprintf("node %d RUNNING", i+1), func() bool { return c.nodeState(pid, id) == "RUNNING" })
+	}
+	model := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
+	status, _, doc := c.do("POST", "/v1/"+pid+"/services", map[string]any{"infer_type": "edge", "service_name": "edge-echo",
+		"config": edgeConfig(model, "hello", nodes[0], nodes[1])})
+	if status != http.StatusOK {
+		t.Fatalf("deploy: %d %v", status, doc)
+	}
+	sid := obj(doc, "service_id").(string)
+	if r := newestResult(c.waitFinal(pid, sid)); r != "SUCCESS" {
+		t.Fatalf("deployment ended %v; events %v", r, c.events(pid, sid))
+	}
+	owner := rs.owner(sid)
+	if owner < 0 {
+		t.Fatal("nobody holds the lease of a running service")
+	}
+	far := watches[1-owner] // the agent of the replica that does not drive the service
+
+	polls := far.inFlight(t)
+	rs.clients[1-owner].update(pid, sid, edgeConfig(model, "bonjour", nodes[0], nodes[1])...)
+	if r := newestResult(c.waitFinal(pid, sid)); r != "SUCCESS" {
+		t.Fatalf("update ended %v; events %v", r, c.events(pid, sid))
+	}
+	if !far.answeredChange(t, polls) {
+		t.Fatalf("the long polls %v that the agent of replica %d had open during the update ended without the new placements", polls, 1-owner)
+	}
+	if o := rs.owner(sid); o != owner {
+		t.Fatalf("the lease moved from replica %d to %d during the update", owner, o)
+	}
+}

@@ -160,12 +160,13 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.cancelGateway = m.background(m.Gateway.Run, &m.gatewayDone, "gateway")
 	m.cancelEngine = m.background(m.Engine.Run, &m.engineDone, "engine")
-	if l, ok := m.DB.(serviceListener); ok {
+	if l, ok := m.DB.(changeListener); ok {
 		// Several servers share the database: the one that drives a service hears of every
-		// change to it, whichever server took the API call.
+		// change to it, whichever server took the API call, and every server of every change to
+		// a node's placements, whichever server's engine made it, for the agents long-polling it.
 		m.cancelListen = m.background(func(ctx context.Context) error {
-			return l.ListenServices(ctx, m.Engine.Notify)
-		}, &m.listenDone, "service change listener")
+			return l.Listen(ctx, m.Engine.Notify, nodes.Wake)
+		}, &m.listenDone, "change listener")
 	}
 	if db.engine == "postgres" {
 		// Other servers may share the database (SQLite's has one, DATA/server.lock): requests of
@@ -187,9 +188,10 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// serviceListener is a database that tells of changes other servers make (PostgreSQL).
-type serviceListener interface {
-	ListenServices(ctx context.Context, fn func(serviceID string)) error
+// changeListener is a database that tells of changes other servers make (PostgreSQL): to services'
+// desired states and to nodes' placements.
+type changeListener interface {
+	Listen(ctx context.Context, service, node func(id string)) error
 }
 
 // background runs a component until the returned function cancels it; done is released when

@@ -45,8 +45,10 @@ const (
 )
 
 // NodeHub wakes the agents' long polls when their node's placements change. The engine calls Wake;
-// one hub is shared by the engine and the server of one process. Agents of another server on the
-// same database see a change when their long poll ends (MaxPlacementsWait at most).
+// one hub is shared by the engine and the server of one process. With several servers on one
+// database the changes the other servers' engines make come from the database (PostgreSQL's
+// LISTEN/NOTIFY, cmd/arkserve); one lost meanwhile reaches the agent when its long poll ends
+// (MaxPlacementsWait at most).
 type NodeHub struct {
 	mu      sync.Mutex // protects waiters
 	waiters map[string][]chan struct{}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,19 +152,28 @@ func (db *DB) EdgePlacements(ctx context.Context, serviceID string) ([]ark.EdgeP
 	return all(ctx, db.pool, rowcodec.ScanPlacement, `SELECT `+rowcodec.PlacementColumns+` FROM edge_placements WHERE service_id = $1 ORDER BY node_id`, serviceID)
 }
 
+// offNodes are the statuses of a service whose placements its nodes do not run.
+var offNodes = []string{ark.StatusStopping, ark.StatusStopped, ark.StatusDeleting}
+
+// onNodes says whether the nodes run the placements of a live service with the status: a write
+// that changes it notifies them (notifyServiceNodes).
+func onNodes(status string) bool {
+	return !slices.Contains(offNodes, status)
+}
+
 // NodePlacements returns what a node should run: its placements of live services that are not
 // stopped or stopping, by service id.
 func (db *DB) NodePlacements(ctx context.Context, nodeID string) ([]ark.EdgePlacement, error) {
 	return all(ctx, db.pool, rowcodec.ScanPlacement, `SELECT p.service_id, p.node_id, p.update_time, p.config FROM edge_placements p
 		JOIN services s ON s.id = p.service_id
 		WHERE p.node_id = $1 AND NOT s.deleted AND s.status <> ALL($2) ORDER BY p.service_id`,
-		nodeID, []string{ark.StatusStopping, ark.StatusStopped, ark.StatusDeleting})
+		nodeID, offNodes)
 }
 
 // SaveEdgeOps stores the node operations of a RUNNING entry of l's service and, in the same
-// transaction, the placements they change: set replaces a node's placement, unset removes it. It
-// reports false, changing nothing, when the entry is not RUNNING, and ark.ErrLeaseLost when l is
-// no longer the service's lease.
+// transaction, the placements they change, notifying their nodes: set replaces a node's placement,
+// unset removes it. It reports false, changing nothing, when the entry is not RUNNING, and
+// ark.ErrLeaseLost when l is no longer the service's lease.
 func (db *DB) SaveEdgeOps(ctx context.Context, l ark.Lease, updateTime int64, ops []ark.EdgeOp, set []ark.EdgePlacement, unset []string) (bool, error) {
 	serviceID := l.ServiceID
 	saved := false
@@ -180,7 +190,9 @@ func (db *DB) SaveEdgeOps(ctx context.Context, l ark.Lease, updateTime int64, op
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
+		changed := slices.Clone(unset) // the nodes to notify
 		for _, p := range set {
+			changed = append(changed, p.NodeID)
 			if _, err := tx.Exec(ctx, `INSERT INTO edge_placements (`+rowcodec.PlacementColumns+`) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (service_id, node_id) DO UPDATE SET update_time = excluded.update_time, config = excluded.config`,
 				serviceID, p.NodeID, p.UpdateTime, rowcodec.JSON(p.Config)); err != nil {
@@ -191,6 +203,9 @@ func (db *DB) SaveEdgeOps(ctx context.Context, l ark.Lease, updateTime int64, op
 			if _, err := tx.Exec(ctx, `DELETE FROM edge_placements WHERE service_id = $1 AND node_id = $2`, serviceID, node); err != nil {
 				return err
 			}
+		}
+		if err := notifyNodes(ctx, tx, changed); err != nil {
+			return err
 		}
 		saved = true
 		return nil

@@ -129,8 +129,13 @@ func setStatus(ctx context.Context, tx pgx.Tx, serviceID string, st ark.StatusCh
 	if cur == st.Status {
 		q = `UPDATE services SET status = $1, progress = $2, error_msg = $3 WHERE id = $5 AND $4::BIGINT IS NOT NULL`
 	}
-	_, err = tx.Exec(ctx, q, st.Status, st.Progress, st.ErrorMsg, ms, serviceID)
-	return err
+	if _, err := tx.Exec(ctx, q, st.Status, st.Progress, st.ErrorMsg, ms, serviceID); err != nil {
+		return err
+	}
+	if onNodes(cur) != onNodes(st.Status) { // e.g. a schedule stops an edge service
+		return notifyServiceNodes(ctx, tx, serviceID)
+	}
+	return nil
 }
 
 // SetStatus sets a live service's status, progress and error message and appends the events;

@@ -35,7 +35,7 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	Now  func() time.Time
-	// Logger receives what background work (ListenServices) cannot return; nil: slog.Default().
+	// Logger receives what background work (Listen) cannot return; nil: slog.Default().
 	Logger *slog.Logger
 }
 

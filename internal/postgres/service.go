@@ -190,6 +190,7 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 		if s, err = serviceTx(ctx, tx, projectID, id, true); err != nil {
 			return err
 		}
+		was := s.Status
 		now := db.Now()
 		var events []ark.Event
 		entry, events, err = ark.ApplyUpdate(s, upd, now, func() (bool, error) { return running(ctx, tx, s.ID) },
@@ -216,6 +217,11 @@ func (db *DB) UpdateService(ctx context.Context, projectID, id string, upd ark.S
 		}
 		if err := notifyEngines(ctx, tx, s.ID); err != nil {
 			return err
+		}
+		if onNodes(was) != onNodes(s.Status) { // a start, a stop, an update of a stopped service
+			if err := notifyServiceNodes(ctx, tx, s.ID); err != nil {
+				return err
+			}
 		}
 		return addEvents(ctx, tx, s.ID, now.UnixMilli(), events...)
 	})
@@ -249,7 +255,8 @@ func (db *DB) DeleteServices(ctx context.Context, projectID string, ids ...strin
 	return db.write(ctx, func(tx pgx.Tx) error {
 		ms := db.nowMs()
 		for _, id := range ids {
-			if _, err := serviceTx(ctx, tx, projectID, id, true); err != nil {
+			s, err := serviceTx(ctx, tx, projectID, id, true)
+			if err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `UPDATE services SET deleted = TRUE, status = $1, operation_time = $2, transition_at = $2 WHERE id = $3`,
@@ -261,6 +268,11 @@ func (db *DB) DeleteServices(ctx context.Context, projectID string, ids ...strin
 			}
 			if err := notifyEngines(ctx, tx, id); err != nil {
 				return err
+			}
+			if onNodes(s.Status) {
+				if err := notifyServiceNodes(ctx, tx, id); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -29,7 +29,8 @@ const (
 )
 
 // NodeWaker is told when a node's placements changed, so that its agent's long poll answers at
-// once.
+// once. It wakes the agents connected to this server; on PostgreSQL the store's writes notify the
+// other servers themselves.
 type NodeWaker interface {
 	Wake(nodeID string)
 }
