@@ -40,10 +40,7 @@ func TestListenServices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(writer.CreateDomain(bg, &ark.Domain{ID: "default", Name: "Default", Enabled: true}))
-	must(writer.CreateProject(bg, &ark.Project{ID: "p", DomainID: "default", Name: "p", Enabled: true}))
-	m := &ark.Model{ID: ark.NewUUID(), ProjectID: "p", Name: "m", Version: "1.0.0", Health: ark.DefaultHealth()}
-	must(writer.CreateModel(bg, m))
+	m := seedModel(t, writer)
 	svc := func(name string) *ark.Service {
 		return &ark.Service{ID: ark.NewUUID(), ProjectID: "p", Name: name, InferType: ark.InferRealTime,
 			Config: []ark.ServiceConfig{{ModelID: m.ID, Weight: 100, InstanceCount: 1}}}
@@ -122,10 +119,7 @@ func TestListenNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(writer.CreateDomain(bg, &ark.Domain{ID: "default", Name: "Default", Enabled: true}))
-	must(writer.CreateProject(bg, &ark.Project{ID: "p", DomainID: "default", Name: "p", Enabled: true}))
-	m := &ark.Model{ID: ark.NewUUID(), ProjectID: "p", Name: "m", Version: "1.0.0", Health: ark.DefaultHealth()}
-	must(writer.CreateModel(bg, m))
+	m := seedModel(t, writer)
 	node := ark.NewUUID()
 	cfg := ark.ServiceConfig{ModelID: m.ID, Weight: 100, InstanceCount: 1, Nodes: []string{node}}
 	s := &ark.Service{ID: ark.NewUUID(), ProjectID: "p", Name: "edge", InferType: ark.InferEdge, Config: []ark.ServiceConfig{cfg}}
@@ -213,4 +207,21 @@ func TestListenNodes(t *testing.T) {
 		t.Fatalf("heard %s after the deletion", id)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// seedModel creates project p (domain default) and a model in it.
+func seedModel(t *testing.T, db *postgres.DB) *ark.Model {
+	t.Helper()
+	bg := context.Background()
+	m := &ark.Model{ID: ark.NewUUID(), ProjectID: "p", Name: "m", Version: "1.0.0", Health: ark.DefaultHealth()}
+	for _, err := range []error{
+		db.CreateDomain(bg, &ark.Domain{ID: "default", Name: "Default", Enabled: true}),
+		db.CreateProject(bg, &ark.Project{ID: "p", DomainID: "default", Name: "p", Enabled: true}),
+		db.CreateModel(bg, m),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
 }
