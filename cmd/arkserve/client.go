@@ -43,6 +43,9 @@ const clientUsage = `Client verbs (they use the token that "arkserve login" stor
   arkserve access-key create [--description D]   your own access key (AK/SK) for signed requests; the secret is shown once
   arkserve access-key list
   arkserve access-key delete AK
+  arkserve nodes list [--json]                  the project's edge nodes (arkserve agent)
+  arkserve nodes show ID
+  arkserve nodes delete ID                      refused while the node has placements
 
 Connection flags of every verb but login: --url URL (env ARKSERVE_URL), --token TOKEN (env ARKSERVE_TOKEN),
 --project PROJECT_ID (env ARKSERVE_PROJECT); the defaults come from the credentials file
@@ -71,7 +74,7 @@ var (
 	clientHTTP     = &http.Client{Timeout: 2 * time.Minute}
 )
 
-// runClient runs the client verbs (login, models, services).
+// runClient runs the client verbs (login, models, services, access-key, nodes).
 func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError("a command is required")
@@ -85,6 +88,8 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runVerb(ctx, "services", serviceVerbs, args[1:], stdout, stderr)
 	case "access-key":
 		return runVerb(ctx, "access-key", accessKeyVerbs, args[1:], stdout, stderr)
+	case "nodes":
+		return runVerb(ctx, "nodes", nodeVerbs, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, clientUsage)
 	return usageError(fmt.Sprintf("unknown command %q", args[0]))

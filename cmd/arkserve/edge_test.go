@@ -262,6 +262,24 @@ func TestEdgeServices(t *testing.T) {
 	if status != http.StatusOK || obj(doc, "count") != jsonInt(3) {
 		t.Fatalf("nodes: %d %v", status, doc)
 	}
+	// The CLI shows the same nodes.
+	t.Setenv("ARKSERVE_CREDENTIALS", filepath.Join(t.TempDir(), "credentials.json"))
+	t.Setenv("ARKSERVE_URL", server)
+	t.Setenv("ARKSERVE_TOKEN", c.token)
+	t.Setenv("ARKSERVE_PROJECT", pid)
+	table := mustCLI(t, "nodes", "list")
+	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "ID ") {
+		t.Fatalf("arkserve nodes list printed:\n%s", table)
+	}
+	for i, id := range nodes {
+		if !strings.Contains(table, id+"  node-"+strconv.Itoa(i+1)+" ") || !strings.Contains(table, "RUNNING") {
+			t.Fatalf("arkserve nodes list does not show node %d (%s):\n%s", i+1, id, table)
+		}
+	}
+	var shown map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, "nodes", "show", nodes[1])), &shown); err != nil || shown["name"] != "node-2" {
+		t.Fatalf("arkserve nodes show: %v %v", shown, err)
+	}
 
 	// Deploy to nodes 1 and 2.
 	model := c.createModel(pid, "echo", "1.0.1", httpServerCmd)
@@ -295,6 +313,9 @@ func TestEdgeServices(t *testing.T) {
 		}
 	}
 	checkModelContent(t, server, pid, cred, nodes, model, c.createModel(pid, "other", "1.0.1", httpServerCmd))
+	if _, err := cli(t, "nodes", "delete", nodes[0]); err == nil || !strings.Contains(err.Error(), "ModelArts.") {
+		t.Fatalf("arkserve nodes delete of a node that runs a service: %v; want the API's refusal", err)
+	}
 	// Details: config[].nodes[] with the reference's fields; no access_address (real-time only).
 	status, _, doc = c.do("GET", "/v1/"+pid+"/services/"+sid, nil)
 	if status != http.StatusOK || obj(doc, "access_address") != nil {

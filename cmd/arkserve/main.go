@@ -23,6 +23,7 @@ Usage:
   arkserve models <verb> ...        create | list | show | delete
   arkserve services <verb> ...      deploy | list | show | update | start | stop | delete | events | logs
   arkserve access-key <verb> ...    create | list | delete (your own AK/SK for signed requests)
+  arkserve nodes <verb> ...         list | show | delete (the project's edge nodes)
   arkserve model-server [flags]     serve a model directory (runtime arkserve; see arkserve model-server -h)
   arkserve version                  print the version
 `
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAdmin(ctx, args[1:], stdout, stderr)
 	case "agent":
 		return runAgent(ctx, args[1:], stderr)
-	case "login", "models", "services", "access-key":
+	case "login", "models", "services", "access-key", "nodes":
 		return runClient(ctx, args, stdout, stderr)
 	case "model-server":
 		return runModelServer(ctx, args[1:], stderr)

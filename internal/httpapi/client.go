@@ -316,6 +316,46 @@ func (c *Client) DeleteModel(ctx context.Context, projectID, modelID string, cas
 	return &out, nil
 }
 
+// NodeInfo is an edge node as ListNodes and ShowNode return it (the fields the client reads).
+type NodeInfo struct {
+	ID            string   `json:"id"`
+	Name          string   `json:"name"`
+	State         string   `json:"state"`
+	HostName      string   `json:"host_name"`
+	HostIPs       []string `json:"host_ips"`
+	OSName        string   `json:"os_name"`
+	Arch          string   `json:"arch"`
+	CPU           int      `json:"cpu"`
+	Memory        int      `json:"memory"`
+	GPUNum        int      `json:"gpu_num"`
+	DeploymentNum int      `json:"deployment_num"`
+	HeartbeatAt   int64    `json:"heartbeat_at"`
+}
+
+// NodeList is the ListNodes body.
+type NodeList struct {
+	Count int        `json:"count"`
+	Nodes []NodeInfo `json:"nodes"`
+}
+
+// ListNodes lists the project's edge nodes (GET /v1/{project_id}/nodes, an extension). It returns
+// the decoded list and the response body.
+func (c *Client) ListNodes(ctx context.Context, projectID string) (*NodeList, []byte, error) {
+	return get[NodeList](ctx, c, projectPath(projectID, "nodes"), nil)
+}
+
+// ShowNode returns an edge node (GET /v1/{project_id}/nodes/{node_id}) and the response body.
+func (c *Client) ShowNode(ctx context.Context, projectID, nodeID string) (*NodeInfo, []byte, error) {
+	return get[NodeInfo](ctx, c, projectPath(projectID, "nodes", url.PathEscape(nodeID)), nil)
+}
+
+// DeleteNode deletes an edge node (DELETE /v1/{project_id}/nodes/{node_id}); a node that still
+// has placements is refused.
+func (c *Client) DeleteNode(ctx context.Context, projectID, nodeID string) error {
+	_, err := c.call(ctx, http.MethodDelete, projectPath(projectID, "nodes", url.PathEscape(nodeID)), nil, nil, nil)
+	return err
+}
+
 // ServiceConfigRequest is a ServiceConfig of the deploy and update bodies (the fields the client
 // sets).
 type ServiceConfigRequest struct {
