@@ -25,6 +25,7 @@ BIN=$CACHE/bin RUN=$CACHE/run LOG=$CACHE/logs
 PIDS=$RUN/pids
 UNPULLABLE='arkserve.invalid/unpullable:1'
 GRACEFUL='arkserve.invalid/graceful:1'
+UNREADY='arkserve.invalid/unready:1'
 
 build() {
   if [[ -x $BIN/kube-apiserver && -x $BIN/etcd && -x $BIN/kwok && -x $BIN/kubectl && -x $BIN/kube-scheduler \
@@ -75,29 +76,32 @@ wait_for() {
   echo "k8s-cluster: timeout waiting for $what (logs in $LOG)" >&2; return 1
 }
 
-# except IMAGE prints KWOK stage file $2 with one more selector: pods whose first container runs
-# image $1 are not its business.
+# except FILE IMAGE... prints KWOK stage file $1 with one more selector: pods whose first
+# container runs one of the images are not its business.
 except() {
-  awk -v img="$1" '{print} /^    matchExpressions:$/ && !done {
+  local f=$1; shift
+  local imgs; imgs=$(printf "'%s', " "$@"); imgs=${imgs%, }
+  awk -v imgs="$imgs" '{print} /^    matchExpressions:$/ && !done {
     print "    - key: '"'"'.spec.containers.[0].image'"'"'"; print "      operator: '"'"'NotIn'"'"'"
-    print "      values: ['"'"'" img "'"'"']"; done=1}' "$2"
+    print "      values: [" imgs "]"; done=1}' "$f"
 }
 
 # stages writes KWOK's configuration: its fast stages, with the pod-ready stage keeping away from
-# the unpullable image and the pod-delete stage from the graceful one, and arkserve's stages for
-# those images.
+# the unpullable and unready images and the pod-delete stage from the graceful one, and arkserve's
+# stages for those images.
 stages() {
   local f
   for f in "$BIN"/kwok-stages/*.yaml; do
     echo "---"
     case $(basename "$f") in
-      pod-ready.yaml) except "$UNPULLABLE" "$f" ;;
-      pod-delete.yaml) except "$GRACEFUL" "$f" ;;
+      pod-ready.yaml) except "$f" "$UNPULLABLE" "$UNREADY" ;;
+      pod-delete.yaml) except "$f" "$GRACEFUL" ;;
       *) cat "$f" ;;
     esac
   done
   echo "---"; cat "$HERE/k8s/kwok-image-pull-failed.yaml"
   echo "---"; cat "$HERE/k8s/kwok-pod-delete-graceful.yaml"
+  echo "---"; cat "$HERE/k8s/kwok-pod-unready.yaml"
 }
 
 up() {

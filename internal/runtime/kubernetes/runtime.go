@@ -46,14 +46,16 @@ type Runtime struct {
 	Notify func(serviceID string)
 	Logger *slog.Logger // nil means slog.Default()
 
-	stop        chan struct{}                   // closed by Close: ends the informers
-	factory     informers.SharedInformerFactory // the namespace's objects of arkserve
-	nodeFactory informers.SharedInformerFactory // the cluster's nodes
-	deployments appslisters.DeploymentLister
-	services    corelisters.ServiceLister
-	pods        corelisters.PodLister
-	slices      discoverylisters.EndpointSliceLister
-	nodes       corelisters.NodeLister
+	stop         chan struct{}                   // closed by Close: ends the informers
+	factory      informers.SharedInformerFactory // the namespace's objects of arkserve
+	nodeFactory  informers.SharedInformerFactory // the cluster's nodes
+	eventFactory informers.SharedInformerFactory // the namespace's probe failures of pods
+	deployments  appslisters.DeploymentLister
+	services     corelisters.ServiceLister
+	pods         corelisters.PodLister
+	slices       discoverylisters.EndpointSliceLister
+	nodes        corelisters.NodeLister
+	probeEvents  cache.Indexer // events of failed probes, indexed by the pod's name
 
 	// mu guards written: the Deployments this server wrote and the informers may not have seen
 	// yet, and deleted: those it deleted (by uid) that they may still hold.
@@ -90,6 +92,30 @@ func (r *Runtime) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	// The kubelet reports a failing probe as an event (reason Unhealthy) of the pod, not in the
+	// pod's status, whose Ready condition only says which containers are not ready.
+	r.eventFactory = informers.NewSharedInformerFactoryWithOptions(r.Client, 0, informers.WithNamespace(r.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = "involvedObject.kind=Pod,reason=" + probeFailedReason
+		}))
+	events := r.eventFactory.Core().V1().Events().Informer()
+	if err := events.AddIndexers(cache.Indexers{podIndex: func(o any) ([]string, error) {
+		return []string{o.(*corev1.Event).InvolvedObject.Name}, nil
+	}}); err != nil {
+		return err
+	}
+	podOfEvent := func(o any) {
+		if ev, ok := o.(*corev1.Event); ok {
+			if p, err := r.pods.Pods(r.Namespace).Get(ev.InvolvedObject.Name); err == nil {
+				r.changed(p)
+			}
+		}
+	}
+	if _, err := events.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: podOfEvent,
+		UpdateFunc: func(_, o any) { podOfEvent(o) }}); err != nil {
+		return err
+	}
+	r.probeEvents = events.GetIndexer()
 	r.deployments = r.factory.Apps().V1().Deployments().Lister()
 	r.services = r.factory.Core().V1().Services().Lister()
 	r.pods = r.factory.Core().V1().Pods().Lister()
@@ -99,9 +125,10 @@ func (r *Runtime) Open(ctx context.Context) error {
 	r.stop = make(chan struct{})
 	r.factory.Start(r.stop)
 	r.nodeFactory.Start(r.stop)
+	r.eventFactory.Start(r.stop)
 	sctx, cancel := context.WithTimeout(ctx, SyncTimeout)
 	defer cancel()
-	for _, f := range []informers.SharedInformerFactory{r.factory, r.nodeFactory} {
+	for _, f := range []informers.SharedInformerFactory{r.factory, r.nodeFactory, r.eventFactory} {
 		for typ, ok := range f.WaitForCacheSync(sctx.Done()) {
 			if !ok {
 				r.Close()
@@ -118,7 +145,7 @@ func (r *Runtime) Close() {
 		close(r.stop)
 		r.stop = nil
 	}
-	for _, f := range []informers.SharedInformerFactory{r.factory, r.nodeFactory} {
+	for _, f := range []informers.SharedInformerFactory{r.factory, r.nodeFactory, r.eventFactory} {
 		if f != nil {
 			f.Shutdown()
 		}
@@ -387,7 +414,7 @@ func (r *Runtime) status(d *appsv1.Deployment, w rollout.Workload) rollout.Workl
 		}
 		if podReady(p) {
 			s.Ready++
-		} else if why := podProblem(p); why != "" {
+		} else if why := podProblem(p, r.probeFailure(p)); why != "" {
 			s.Problems = append(s.Problems, fmt.Sprintf("instance %s: %s", p.Name, why))
 		}
 	}
@@ -418,9 +445,52 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
+// probeFailedReason is the reason of the kubelet's events of a failed probe.
+const probeFailedReason = "Unhealthy"
+
+// podIndex indexes events by the name of their pod.
+const podIndex = "pod"
+
+// probeFailure returns the message of the newest probe failure the kubelet reported for pod p
+// ("Readiness probe failed: HTTP probe failed with statuscode: 503"), "" for none.
+func (r *Runtime) probeFailure(p *corev1.Pod) string {
+	evs, err := r.probeEvents.ByIndex(podIndex, p.Name)
+	if err != nil {
+		return ""
+	}
+	var newest *corev1.Event
+	for _, o := range evs {
+		ev := o.(*corev1.Event)
+		if ev.InvolvedObject.UID != p.UID { // an earlier pod of the same name
+			continue
+		}
+		if newest == nil || eventTime(ev).After(eventTime(newest)) {
+			newest = ev
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	return newest.Reason + ": " + newest.Message
+}
+
+// eventTime is when an event last happened, whichever API wrote it.
+func eventTime(ev *corev1.Event) time.Time {
+	switch {
+	case ev.Series != nil:
+		return ev.Series.LastObservedTime.Time
+	case !ev.LastTimestamp.IsZero():
+		return ev.LastTimestamp.Time
+	case !ev.EventTime.IsZero():
+		return ev.EventTime.Time
+	}
+	return ev.CreationTimestamp.Time
+}
+
 // podProblem says why a pod is not ready, in the words of Kubernetes: unschedulable, a container
-// waiting (image pull errors, crash loops) or terminated, a readiness condition's message.
-func podProblem(p *corev1.Pod) string {
+// waiting (image pull errors, crash loops) or terminated, the kubelet's report of a failed probe
+// (probe), a readiness condition's message.
+func podProblem(p *corev1.Pod, probe string) string {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason != "" {
 			return c.Reason + ": " + c.Message
@@ -433,6 +503,9 @@ func podProblem(p *corev1.Pod) string {
 		if t := cs.State.Terminated; t != nil {
 			return fmt.Sprintf("%s (exit code %d): %s", t.Reason, t.ExitCode, t.Message)
 		}
+	}
+	if probe != "" {
+		return probe
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionFalse && c.Message != "" {

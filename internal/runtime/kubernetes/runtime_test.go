@@ -162,3 +162,19 @@ func TestUnschedulable(t *testing.T) {
 		t.Errorf("unschedulable workload: %+v; want the scheduler's reason", s)
 	}
 }
+
+// TestProbeFailure: a pod that runs but fails its readiness probe reports the kubelet's words
+// (the Unhealthy event), and at the deploy timeout they are the reason the rollout failed.
+func TestProbeFailure(t *testing.T) {
+	r, _, notified := openRuntime(t)
+	w := workload()
+	w.Image, w.Replicas, w.Deadline = kubetest.Unready, 1, 3*time.Second
+	sts := applyUntil(t, r, notified, []rollout.Workload{w}, false, func(sts []rollout.WorkloadStatus, _ bool) bool {
+		return sts[0].Failed != ""
+	})
+	const want = "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503"
+	if s := sts[0]; len(s.Problems) != 1 || !strings.HasSuffix(s.Problems[0], want) || !strings.Contains(s.Failed, want) ||
+		s.Ready != 0 || s.Complete {
+		t.Errorf("workload that fails its probe: %+v; want the kubelet's event as the problem and the reason", s)
+	}
+}

@@ -28,6 +28,11 @@ const Unpullable = "arkserve.invalid/unpullable:1"
 // time to stop (scripts/k8s/kwok-pod-delete-graceful.yaml); others' pods go at once.
 const Graceful = "arkserve.invalid/graceful:1"
 
+// Unready is the image whose pods the test cluster starts but never makes Ready, reporting a
+// failed readiness probe as the kubelet does: a Warning event Unhealthy of the pod
+// (scripts/k8s/kwok-pod-unready.yaml).
+const Unready = "arkserve.invalid/unready:1"
+
 // Cluster is a test's view of the cluster: a client and a namespace of its own.
 type Cluster struct {
 	Kubeconfig string
