@@ -155,11 +155,15 @@ func edgeConfig(modelID string, env string, nodes ...string) []map[string]any {
 }
 
 // checkModelContent: the agent API serves a node the models of its placements (nodes 1 and 2 run
-// model), as a gzip-compressed tar of the model's files with an ETag that If-None-Match answers
-// with 304, and nothing else: another model of the project, or the model to a node that does not
-// run it, is 404 ModelArts.3001.
-func checkModelContent(t *testing.T, server, pid, credFile string, nodes [3]string, model, other string) {
+// model, from dir), as a gzip-compressed tar of the model's files with an ETag that If-None-Match
+// answers with 304, and nothing else: not a file the server's instances could not read (when the
+// server runs as root, they run as nobody), another model of the project, or the model to a node
+// that does not run it, which are 404 ModelArts.3001.
+func checkModelContent(t *testing.T, server, pid, credFile string, nodes [3]string, model, dir, other string) {
 	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "secret.key"), []byte("only root reads this"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile(credFile)
 	if err != nil {
 		t.Fatal(err)
@@ -202,8 +206,12 @@ func checkModelContent(t *testing.T, server, pid, credFile string, nodes [3]stri
 		b, _ := io.ReadAll(tr)
 		files[hdr.Name] = string(b)
 	}
-	if len(files) != 2 || files["version"] != "1.0.1\n" || files["health"] != "ok\n" {
-		t.Fatalf("model content = %v; want the model's two files", files)
+	want := 2 // health and version
+	if os.Geteuid() != 0 {
+		want = 3 // instances run as the server's user, who reads secret.key too
+	}
+	if len(files) != want || files["version"] != "1.0.1\n" || files["health"] != "ok\n" {
+		t.Fatalf("model content = %v; want the model's files that its instances could read", files)
 	}
 	if resp, _ := get(nodes[0], model, etag); resp.StatusCode != http.StatusNotModified {
 		t.Fatalf("model content with If-None-Match: %d; want 304", resp.StatusCode)
@@ -312,7 +320,9 @@ func TestEdgeServices(t *testing.T) {
 			t.Fatalf("node %d's copy of the model: version file %q, %v", i+1, b, err)
 		}
 	}
-	checkModelContent(t, server, pid, cred, nodes, model, c.createModel(pid, "other", "1.0.1", httpServerCmd))
+	_, _, modelDoc := c.do("GET", "/v1/"+pid+"/models/"+model, nil)
+	checkModelContent(t, server, pid, cred, nodes, model, obj(modelDoc, "source_location").(string),
+		c.createModel(pid, "other", "1.0.1", httpServerCmd))
 	if _, err := cli(t, "nodes", "delete", nodes[0]); err == nil || !strings.Contains(err.Error(), "ModelArts.") {
 		t.Fatalf("arkserve nodes delete of a node that runs a service: %v; want the API's refusal", err)
 	}

@@ -145,6 +145,10 @@ func (m *Main) Open(ctx context.Context) error {
 		Engine: m.Engine, CmdModelRoles: cfg.CmdModelRoles, Pool: localPool(dir, capacity),
 		Specs: specs, Capacity: m.Ledger, Inference: m.Gateway, Monitor: monitor{m.Engine, m.Gateway},
 		Edge: m.Engine, Nodes: nodes, HeartbeatInterval: cfg.Edge.HeartbeatInterval.Duration}
+	if rt.RunAs != nil {
+		// Agents get a model's files only as far as instances here could read them.
+		m.HTTP.ModelReader = &httpapi.FileUser{UID: rt.RunAs.UID, GID: rt.RunAs.GID}
+	}
 	if cfg.Runtime == "kubernetes" {
 		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m, m.Engine.NotifyHeld); err != nil {
 			return err

@@ -20,16 +20,39 @@ import (
 // MaxModelFiles bounds the files and directories of a model directory that agents download.
 const MaxModelFiles = 100_000
 
+// FileUser is a user and group whose file access the server checks (Server.ModelReader).
+type FileUser struct {
+	UID, GID uint32
+}
+
 // modelFile is one entry of a model directory as agents receive it.
 type modelFile struct {
 	rel  string // slash-separated, relative to the model directory
 	info fs.FileInfo
 }
 
-// scanModelDir lists the directories and regular files under dir (other kinds, symbolic links
-// among them, are not shipped) and returns them with an entity tag: a digest of their names,
-// kinds, sizes, modes and modification times, which changes whenever their content may have.
-func scanModelDir(dir string) ([]modelFile, string, error) {
+// scanModelDir lists the directories and regular files under dir that user u can read (other
+// kinds, symbolic links among them, are not shipped; a directory u cannot list is left out whole)
+// and returns them with an entity tag: a digest of their names, kinds, sizes, modes and
+// modification times, which changes whenever their content may have. A dir that u cannot reach
+// and list is an error: a model is never a way to read what its instances could not.
+func scanModelDir(dir string, u *FileUser) ([]modelFile, string, error) {
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, "", err
+		}
+		want := uint32(permExec) // every directory above: traverse it
+		if p == dir {
+			want |= permRead // the model directory: list it too
+		}
+		if !canAccess(u, fi, want) {
+			return nil, "", fmt.Errorf("the instance user cannot reach or list %s", p)
+		}
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
 	var files []modelFile
 	h := sha256.New()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -42,6 +65,12 @@ func scanModelDir(dir string) ([]modelFile, string, error) {
 		info, err := d.Info()
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && !canAccess(u, info, permRead|permExec) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && !canAccess(u, info, permRead) {
+			return nil
 		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {
@@ -93,7 +122,7 @@ func (s *Server) handleNodeModel(w http.ResponseWriter, r *http.Request, c *ark.
 		s.writeError(w, r, notPlaced)
 		return
 	}
-	files, etag, err := scanModelDir(dir)
+	files, etag, err := scanModelDir(dir, s.ModelReader)
 	if err != nil {
 		s.Logger.Warn("model directory for an agent", "model", modelID, "dir", dir, "err", err)
 		s.writeError(w, r, notPlaced)
@@ -107,10 +136,18 @@ func (s *Server) handleNodeModel(w http.ResponseWriter, r *http.Request, c *ark.
 	// A large model takes longer than the API's write timeout to send.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "application/gzip")
+	// Files are opened through an os.Root of the model directory: a file swapped for a symbolic
+	// link after the scan cannot lead outside it.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		s.writeError(w, r, notPlaced)
+		return
+	}
+	defer root.Close()
 	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	tw := tar.NewWriter(gz)
 	for _, f := range files {
-		if err := writeModelFile(tw, dir, f); err != nil {
+		if err := writeModelFile(tw, root, f, s.ModelReader); err != nil {
 			// The status is sent: breaking off the body is how the agent learns it is incomplete.
 			s.Logger.Warn("sending a model to an agent", "model", modelID, "node", nodeID, "err", err)
 			panic(http.ErrAbortHandler)
@@ -124,22 +161,36 @@ func (s *Server) handleNodeModel(w http.ResponseWriter, r *http.Request, c *ark.
 	}
 }
 
-// writeModelFile writes one entry; a file whose size changed since the scan is an error.
-func writeModelFile(tw *tar.Writer, dir string, f modelFile) error {
+// writeModelFile writes one entry. A file that is no longer what the scan found (another kind
+// or size, or not readable by u) is an error.
+func writeModelFile(tw *tar.Writer, root *os.Root, f modelFile, u *FileUser) error {
 	hdr := &tar.Header{Name: f.rel, Mode: int64(f.info.Mode().Perm()), ModTime: f.info.ModTime(), Format: tar.FormatPAX}
 	if f.info.IsDir() {
 		hdr.Typeflag, hdr.Name = tar.TypeDir, f.rel+"/"
 		return tw.WriteHeader(hdr)
 	}
-	hdr.Typeflag, hdr.Size = tar.TypeReg, f.info.Size()
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
-	file, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.rel)))
+	file, err := root.Open(filepath.FromSlash(f.rel))
 	if err != nil {
 		return err
 	}
 	defer file.Close()
+	fi, err := file.Stat() // of what was opened, not of the name
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != f.info.Size() || !canAccess(u, fi, permRead) {
+		return fmt.Errorf("%s changed while it was sent", f.rel)
+	}
+	hdr.Typeflag, hdr.Size = tar.TypeReg, f.info.Size()
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
 	_, err = io.CopyN(tw, file, f.info.Size())
 	return err
 }
+
+// Access a FileUser needs (canAccess).
+const (
+	permRead = 4
+	permExec = 1
+)

@@ -77,6 +77,10 @@ type Server struct {
 	Nodes *NodeHub
 	// HeartbeatInterval is how often agents send heartbeats (default DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
+	// ModelReader is the user instances run as on this server (the process runtime's): agents
+	// are sent only the files of a model that this user can read, as an instance here could. nil:
+	// instances run as the server's own user, which reads what the server reads.
+	ModelReader *FileUser
 
 	catalog ark.SpecCatalog
 	known   *http.ServeMux
