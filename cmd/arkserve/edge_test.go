@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/arkserve/arkserve/internal/agent"
 )
 
 // The edge tests run a real server and real agents: `arkserve agent` processes (this test binary,
@@ -386,8 +388,11 @@ func TestEdgeServices(t *testing.T) {
 		len(rows) != 2 || rows[opRow{"deploy", nodes[1]}] != true || rows[opRow{"deploy", nodes[2]}] != false {
 		t.Fatalf("update with a lost node = %v; events %v", entry, c.events(pid, sid))
 	}
-	if took > 4*time.Second+3*time.Second+15*time.Second {
-		t.Errorf("the update with a lost node took %s", took)
+	// The lost node's operation failed because it waited the unconnected timeout (4 s), not
+	// earlier; node 2's succeeded meanwhile (rows above). An upper bound would only measure how
+	// busy the machine is.
+	if took < 4*time.Second {
+		t.Errorf("the update with a lost node ended after %s, before the unconnected timeout", took)
 	}
 	events := fmt.Sprint(c.events(pid, sid))
 	if !strings.Contains(events, "UNCONNECTED") || !strings.Contains(events, "keep the new version") {
@@ -419,14 +424,15 @@ func TestEdgeServices(t *testing.T) {
 		t.Errorf("agent with another project's credential: exit %d, %s", code, out)
 	}
 
-	// The server shuts down promptly although agent 2 holds a long poll.
+	// The server does not wait for agent 2's long poll to end: a shutdown held by it would take
+	// the poll's whole wait.
 	start := time.Now()
 	closed = true
 	if err := m.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("the server took %s to shut down with an agent connected", took)
+	if took := time.Since(start); took >= agent.PollWait {
+		t.Errorf("the server took %s to shut down with an agent connected: the long poll held it", took)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ import (
 const (
 	DefaultRestartDelay = 5 * time.Second
 	retryDelay          = 2 * time.Second // after a failed request to the server
+	// PollWait is how long a long poll of the placements may wait for a change (below the
+	// server's MaxPlacementsWait and its clients' 60 s timeout).
+	PollWait = 25 * time.Second
 )
 
 // ErrRefused is returned by Run when the server refuses the agent's credential (revoked, of
@@ -187,7 +191,7 @@ func (a *Agent) poll(ctx context.Context, cancel context.CancelCauseFunc) {
 			Version    string               `json:"version"`
 			Placements []ark.EdgeAssignment `json:"placements"`
 		}
-		q := url.Values{"version": {version}, "wait": {"25"}}
+		q := url.Values{"version": {version}, "wait": {strconv.Itoa(int(PollWait / time.Second))}}
 		err := a.call(ctx, "GET", "placements", q, nil, &resp)
 		switch {
 		case errors.Is(err, ErrRefused):

@@ -101,7 +101,9 @@ func TestAgentAPI(t *testing.T) {
 	hub.Wake(node)
 	a := <-polled
 	ps, _ := a.doc["placements"].([]any)
-	if a.err != nil || a.status != 200 || a.doc["version"] == version || len(ps) != 1 || a.took > 10*time.Second {
+	// A poll that nothing woke answers the version it was given when its wait ends: a new version
+	// shows that the wake answered it.
+	if a.err != nil || a.status != 200 || a.doc["version"] == version || len(ps) != 1 {
 		t.Fatalf("woken long poll: %d %v after %s", a.status, a.doc, a.took)
 	}
 	if p := ps[0].(map[string]any); p["service_id"] != sid || p["update_time"] != float64(entry.UpdateTime) {

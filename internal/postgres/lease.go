@@ -41,11 +41,12 @@ func (db *DB) RenewLeases(ctx context.Context, holder string, ttl time.Duration)
 	var out []ark.Lease
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		var err error
+		now := db.nowMs()
 		out, err = all(ctx, tx, func(sc rowcodec.Scanner) (ark.Lease, error) {
 			l := ark.Lease{Holder: holder}
 			return l, sc.Scan(&l.ServiceID, &l.Fence)
 		}, `UPDATE service_leases SET expires_at = $2 WHERE holder = $1 AND expires_at > $3 RETURNING service_id, fence`,
-			holder, db.nowMs()+ttl.Milliseconds(), db.nowMs())
+			holder, now+ttl.Milliseconds(), now)
 		return err
 	})
 	return out, err

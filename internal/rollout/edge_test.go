@@ -129,12 +129,8 @@ func TestEdgeUnconnectedNodeFails(t *testing.T) {
 		e.NodeHeartbeatTimeout, e.EdgeUnconnectedTimeout = 300*time.Millisecond, 500*time.Millisecond
 	})
 	h.waitFor(t, id, "both dispatched", func(snapshot) bool { return len(ops(t, store, id)[ark.OpDispatched]) == 2 })
-	start := time.Now()
 	report(t, store, nodes[0], id, ut)
 	s := h.waitResult(t, id, ut, ark.ResultFail, ark.StatusConcerning)
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("the lost node's operation failed after %s", took)
-	}
 	_, _, detail := ark.EdgeResults(s.logs[0].Edge)
 	want := []ark.UpdateResult{{Result: true, NodeName: "node-1", Operation: ark.EdgeDeploy, NodeID: nodes[0]},
 		{Result: false, NodeName: "node-2", Operation: ark.EdgeDeploy, NodeID: nodes[1]}}

@@ -39,11 +39,12 @@ func (db *DB) RenewLeases(ctx context.Context, holder string, ttl time.Duration)
 	var out []ark.Lease
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
+		now := db.nowMs()
 		out, err = queryAll(ctx, tx, func(sc rowcodec.Scanner) (ark.Lease, error) {
 			l := ark.Lease{Holder: holder}
 			return l, sc.Scan(&l.ServiceID, &l.Fence)
 		}, `UPDATE service_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING service_id, fence`,
-			db.nowMs()+ttl.Milliseconds(), holder, db.nowMs())
+			now+ttl.Milliseconds(), holder, now)
 		return err
 	})
 	return out, err
