@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/arkserve/arkserve/internal/runtime/kubernetes"
@@ -42,7 +43,7 @@ func (k KubernetesConfig) tolerations() ([]corev1.Toleration, error) {
 
 // openKubernetes connects to the cluster (the kubeconfig, or the pod's service account) and starts
 // the runtime's informers; notify is told of every change of a service's objects.
-func openKubernetes(ctx context.Context, k KubernetesConfig, m *Main, notify func(string)) (*kubernetes.Runtime, error) {
+func openKubernetes(ctx context.Context, k KubernetesConfig, logger *slog.Logger, notify func(string)) (*kubernetes.Runtime, error) {
 	var rc *rest.Config
 	var err error
 	if k.Kubeconfig != "" {
@@ -62,7 +63,7 @@ func openKubernetes(ctx context.Context, k KubernetesConfig, m *Main, notify fun
 	if err != nil {
 		return nil, err
 	}
-	rt := &kubernetes.Runtime{Client: client, Namespace: k.Namespace, Tolerations: tol, Notify: notify, Logger: m.Logger}
+	rt := &kubernetes.Runtime{Client: client, Namespace: k.Namespace, Tolerations: tol, Notify: notify, Logger: logger}
 	if err := rt.Open(ctx); err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.HTTP.ModelReader = &httpapi.FileUser{UID: rt.RunAs.UID, GID: rt.RunAs.GID}
 	}
 	if cfg.Runtime == "kubernetes" {
-		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m, m.Engine.NotifyHeld); err != nil {
+		if m.Kubernetes, err = openKubernetes(ctx, cfg.Kubernetes, m.Logger, m.Engine.NotifyHeld); err != nil {
 			return err
 		}
 		// The cluster is the pool: its nodes' allocatable resources, and Kubernetes rolls out.

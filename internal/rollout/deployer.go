@@ -84,7 +84,7 @@ func workloadOf(svcID string, t *target, g *group) Workload {
 // workloads' ready endpoints. A workload whose rollout failed fails an update or a start (bad);
 // for a running service it only keeps the service concerning. What the cluster says about
 // instances that are not ready becomes events, each once per target.
-func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState, t *target) stepResult {
+func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState, t *target) (stepResult, error) {
 	ws := make([]Workload, len(t.groups))
 	for i, g := range t.groups {
 		ws[i] = workloadOf(svcID, t, g)
@@ -94,17 +94,17 @@ func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState,
 	e.mu.Unlock()
 	sts, others, err := e.Deployer.Apply(ctx, svcID, ws, prune)
 	if err != nil {
-		// Nothing is decided on an error of the cluster's API: the next pass tries again.
-		e.log().Warn("apply workloads", "service", svcID, "err", err)
-		time.AfterFunc(time.Second, func() { e.Notify(svcID) })
-		return stepResult{total: total(t)}
+		// Nothing is decided on an error of the cluster's API (no status, no event): the next
+		// pass (a notification, or the resync) tries again.
+		return stepResult{}, fmt.Errorf("apply workloads: %w", err)
 	}
-	// Workloads of entries that were removed keep serving until the target's are complete; the
-	// next pass deletes them.
-	r := stepResult{complete: allComplete(sts) && !others, total: total(t)}
+	// Workloads of entries that were removed keep running (without traffic: the route has the
+	// target's entries only) until the target's are complete; the next pass deletes them.
+	complete := allComplete(sts)
+	r := stepResult{complete: complete && !others, total: total(t)}
 	route := ark.Route{ProjectID: t.projectID, Policy: t.policy}
 	e.mu.Lock()
-	if st.reported == nil || st.reportedFor != t {
+	if st.reportedFor != t { // a new target (reported is nil only while reportedFor is)
 		st.reported, st.reportedFor = map[string]bool{}, t
 	}
 	for i, g := range t.groups {
@@ -122,7 +122,7 @@ func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState,
 			r.bad = &failure{what: redact(fmt.Sprintf("Model %s: %s", g.label, s.Failed), g.spec.Env)}
 		}
 	}
-	st.pruneNext = others && allComplete(sts)
+	st.pruneNext = others && complete
 	st.route = route
 	pruneNext := st.pruneNext
 	e.mu.Unlock()
@@ -132,7 +132,7 @@ func (e *Engine) driveWorkloads(ctx context.Context, svcID string, st *svcState,
 	if pruneNext {
 		e.Notify(svcID)
 	}
-	return r
+	return r, nil
 }
 
 func allComplete(sts []WorkloadStatus) bool {

@@ -22,7 +22,9 @@ type stepResult struct {
 // failure of an instance started for an update or a start is returned as bad instead), then, per
 // group, the stops and starts that step plans are carried out, stops first. A step that changed
 // something asks for the next one; instances becoming ready or failing ask through their watchers.
-func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *target) stepResult {
+// An error (of a Deployer's cluster) decides nothing: the caller returns it, and the next pass
+// tries again.
+func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *target) (stepResult, error) {
 	if e.Deployer != nil {
 		return e.driveWorkloads(ctx, svcID, st, t)
 	}
@@ -59,7 +61,7 @@ func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *targe
 	if bad != nil {
 		what, tail := e.describe(bad)
 		r.bad = &failure{what: what, tail: tail}
-		return r
+		return r, nil
 	}
 	for _, f := range crashed {
 		what, tail := e.describe(&f)
@@ -147,7 +149,7 @@ func (e *Engine) drive(ctx context.Context, svcID string, st *svcState, t *targe
 	if len(stops) > 0 || started {
 		e.Notify(svcID) // look again: a stop changed the counts; a Start may have failed at once
 	}
-	return r
+	return r, nil
 }
 
 // split divides instances into ready and not (yet) ready ones. Called with Engine.mu held.

@@ -165,20 +165,15 @@ func (e *Engine) reconcileEdge(ctx context.Context, svc *ark.Service, entry *ark
 			}
 		}
 	}
-	done := 0
-	for _, o := range ops {
-		if o.Done() {
-			done++
-		}
-	}
-	if done < len(ops) {
+	success, failed, _ := ark.EdgeResults(ops)
+	if done := success + failed; done < len(ops) {
 		pc := min(99, done*100/len(ops))
 		if !changed && pc == svc.Progress {
 			return nil
 		}
 		return e.Store.SetStatus(ctx, e.held(svc.ID), ark.StatusChange{Status: ark.StatusDeploying, Progress: pc})
 	}
-	return e.finishEdge(ctx, svc, entry, ops)
+	return e.finishEdge(ctx, svc, entry, ops, success, failed)
 }
 
 // judgeOp says what became of a dispatched operation: still dispatched, succeeded, or failed (with
@@ -216,10 +211,7 @@ func heartbeat(n *ark.Node) string {
 // opTimeout bounds a dispatched operation on a connected node: the entry's deploy timeout (the
 // default one for a delete), plus the heartbeat timeout for the report to arrive.
 func (e *Engine) opTimeout(o *ark.EdgeOp) time.Duration {
-	d := e.DefaultDeployTimeout
-	if d <= 0 {
-		d = ark.DefaultDeployTimout * time.Second
-	}
+	d := e.deployTimeout()
 	if o.Config != nil && o.Config.DeployTimeoutSeconds > 0 {
 		d = time.Duration(o.Config.DeployTimeoutSeconds) * time.Second
 	}
@@ -230,8 +222,7 @@ func (e *Engine) opTimeout(o *ark.EdgeOp) time.Duration {
 // otherwise. A failed edge update is not rolled back: the nodes that succeeded keep the new
 // version, the failed ones got their previous placement back. The service is running after a
 // success; after a failure it is concerning while some node runs it, failed when none does.
-func (e *Engine) finishEdge(ctx context.Context, svc *ark.Service, entry *ark.UpdateLog, ops []ark.EdgeOp) error {
-	success, failed, _ := ark.EdgeResults(ops)
+func (e *Engine) finishEdge(ctx context.Context, svc *ark.Service, entry *ark.UpdateLog, ops []ark.EdgeOp, success, failed int) error {
 	if failed == 0 {
 		info := eventUpdated
 		if len(entry.Previous) == 0 {
@@ -276,11 +267,7 @@ func (e *Engine) EdgeInstance(ctx context.Context, c ark.ServiceConfig) (ark.Edg
 	if err != nil {
 		return out, err
 	}
-	timeout := e.DefaultDeployTimeout
-	if timeout <= 0 {
-		timeout = ark.DefaultDeployTimout * time.Second
-	}
-	g, err := planGroup(c, m, e.LaunchCommands, true, timeout) // agents run processes
+	g, err := planGroup(c, m, e.LaunchCommands, true, e.deployTimeout()) // agents run processes
 	if err != nil {
 		out.Error = err.Error()
 		return out, nil

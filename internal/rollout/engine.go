@@ -282,6 +282,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
+// deployTimeout is the deploy timeout of entries without deploy_timeout_in_seconds.
+func (e *Engine) deployTimeout() time.Duration {
+	if e.DefaultDeployTimeout > 0 {
+		return e.DefaultDeployTimeout
+	}
+	return ark.DefaultDeployTimout * time.Second
+}
+
 func (e *Engine) work(ctx context.Context) {
 	for {
 		id, ok := e.q.get()

@@ -194,9 +194,12 @@ func (e *Engine) update(ctx context.Context, svc *ark.Service, st *svcState, ent
 	if failure != nil {
 		return e.failUpdate(ctx, svc, st, entry, nil, failure.Error(), "")
 	}
-	p := e.drive(ctx, svc.ID, st, t)
+	p, err := e.drive(ctx, svc.ID, st, t)
 	if err := ctx.Err(); err != nil {
 		return err // shutting down: a Start that failed for that is no verdict on the update
+	}
+	if err != nil {
+		return err
 	}
 	if p.bad != nil {
 		return e.failUpdate(ctx, svc, st, entry, t, p.bad.what, p.bad.tail)
@@ -282,8 +285,11 @@ func (e *Engine) start(ctx context.Context, svc *ark.Service, st *svcState) erro
 	if failure != nil {
 		return e.failStart(ctx, svc, st, failure.Error(), "")
 	}
-	p := e.drive(ctx, svc.ID, st, t)
+	p, err := e.drive(ctx, svc.ID, st, t)
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	if p.bad != nil {
@@ -332,8 +338,11 @@ func (e *Engine) keep(ctx context.Context, svc *ark.Service, st *svcState) error
 		}
 		svc.Status = ark.StatusConcerning
 	}
-	p := e.drive(ctx, svc.ID, st, t)
+	p, err := e.drive(ctx, svc.ID, st, t)
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	events := p.events
@@ -377,10 +386,7 @@ func (e *Engine) targetFor(ctx context.Context, svc *ark.Service, st *svcState, 
 	if len(cfgs) == 0 {
 		return nil, fmt.Errorf("the configuration has no model"), nil
 	}
-	timeout := e.DefaultDeployTimeout
-	if timeout <= 0 {
-		timeout = ark.DefaultDeployTimout * time.Second
-	}
+	timeout := e.deployTimeout()
 	t = &target{kind: k, updateTime: updateTime, cfgKey: key, projectID: svc.ProjectID, policy: svc.LoadBalancerPolicy}
 	for i, c := range cfgs {
 		m, err := e.Store.FindModelByID(ctx, c.ModelID)

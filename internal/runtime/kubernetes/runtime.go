@@ -82,6 +82,12 @@ func (r *Runtime) Open(ctx context.Context) error {
 		UpdateFunc: func(_, o any) { r.changed(o) },
 		DeleteFunc: r.changed,
 	}
+	// A Deployment this server deleted is skipped until the informer sees it go; then it can be
+	// forgotten.
+	if _, err := r.factory.Apps().V1().Deployments().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: r.forgetDeleted}); err != nil {
+		return err
+	}
 	for _, inf := range []cache.SharedIndexInformer{
 		r.factory.Apps().V1().Deployments().Informer(),
 		r.factory.Core().V1().Pods().Informer(),
@@ -170,6 +176,18 @@ func (r *Runtime) changed(o any) {
 	}
 	if id := m.GetLabels()[LabelService]; id != "" {
 		r.Notify(id)
+	}
+}
+
+// forgetDeleted drops a Deployment the informer saw deleted from the ones this server deleted.
+func (r *Runtime) forgetDeleted(o any) {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	if d, ok := o.(*appsv1.Deployment); ok {
+		r.mu.Lock()
+		delete(r.deleted, d.UID)
+		r.mu.Unlock()
 	}
 }
 
@@ -347,15 +365,20 @@ func (r *Runtime) ensureService(ctx context.Context, svcID string, slot int) err
 // deleteSlot deletes a workload's Deployment (its ReplicaSets and pods in the background) and
 // Service.
 func (r *Runtime) deleteSlot(ctx context.Context, d *appsv1.Deployment) error {
-	bg := metav1.DeletePropagationBackground
-	err := r.Client.AppsV1().Deployments(r.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
+	// Marked before the call, so that the informer's report of the deletion (forgetDeleted)
+	// cannot come first and leave the mark for ever.
 	r.mu.Lock()
 	delete(r.written, d.Name)
 	r.deleted[d.UID] = true
 	r.mu.Unlock()
+	bg := metav1.DeletePropagationBackground
+	err := r.Client.AppsV1().Deployments(r.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		r.mu.Lock()
+		delete(r.deleted, d.UID)
+		r.mu.Unlock()
+		return err
+	}
 	err = r.Client.CoreV1().Services(r.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
@@ -371,10 +394,12 @@ func (r *Runtime) Delete(ctx context.Context, svcID string) (left int, err error
 	if err != nil {
 		return 0, err
 	}
+	done := map[string]bool{} // Services deleted with their Deployment
 	for _, d := range cur {
 		if err := r.deleteSlot(ctx, d); err != nil {
 			return 0, err
 		}
+		done[d.Name] = true
 	}
 	sel := labels.SelectorFromSet(labels.Set{LabelService: svcID})
 	// Services of slots whose Deployment is gone already.
@@ -383,6 +408,9 @@ func (r *Runtime) Delete(ctx context.Context, svcID string) (left int, err error
 		return 0, err
 	}
 	for _, s := range svcs {
+		if done[s.Name] {
+			continue
+		}
 		err := r.Client.CoreV1().Services(r.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, err

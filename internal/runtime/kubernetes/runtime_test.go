@@ -111,7 +111,7 @@ func TestRuntime(t *testing.T) {
 	}
 
 	// Delete reports the pod as left until the cluster has removed it (the service stays
-	// stopping until then), and deleting again deletes nothing twice.
+	// stopping until then), and may be called again meanwhile.
 	left, err := r.Delete(context.Background(), svcID)
 	if err != nil || left == 0 {
 		t.Fatalf("Delete = %d, %v; want the pod of m2 (and any of m1 still terminating) left", left, err)
