@@ -104,8 +104,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.IAM.Open(ctx); err != nil {
 		return err
 	}
-	// Revocations made through the other servers on the database.
-	m.cancelIAM = m.background(m.IAM.Run, &m.iamDone, "revoked token sync")
+	if db.engine == "postgres" {
+		// Revocations made through the other servers on the database (SQLite's has one server:
+		// DATA/server.lock).
+		m.cancelIAM = m.background(m.IAM.Run, &m.iamDone, "revoked token sync")
+	}
 	if err := m.bootstrap(ctx, dir); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 //
 // The wire format is net/http's own: Request.Write and ReadResponse.
 
-// Bounds of the connection pool of one backend (the Transport's were the same).
+// Bounds of the connection pool of one backend, for this client and the Transport alike.
 const (
 	maxIdlePerBackend = 512
 	idleTimeout       = 90 * time.Second

@@ -133,7 +133,11 @@ func TestCancel(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the instance did not see the request canceled")
 	}
-	time.Sleep(50 * time.Millisecond) // Forward returns after the instance's handler noticed
+	// Forward counts the call when it returns, after the instance's handler noticed.
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Stats(testService).Invocations == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := g.Stats(testService); st.Invocations != 1 || st.Failures != 0 {
 		t.Fatalf("stats %+v; want 1 invocation, no failure", st)
 	}

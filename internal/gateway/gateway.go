@@ -32,7 +32,6 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -140,11 +139,11 @@ func (g *Gateway) init() {
 // newTransport is the default Transport.
 func newTransport(responseTimeout time.Duration) *http.Transport {
 	return &http.Transport{
-		Proxy:                 nil, // never from the environment: instances are local
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy:                 nil,                // never from the environment: instances are local
+		DialContext:           dialer.DialContext, // the same as the gateway's own client (client.go)
 		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   maxIdlePerBackend,
+		IdleConnTimeout:       idleTimeout,
 		ResponseHeaderTimeout: responseTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass Accept-Encoding and bodies through untouched
