@@ -30,6 +30,13 @@ func (o *owners) RegisterReplica(_ context.Context, id, url string) error {
 	return nil
 }
 
+// lookupCount is how often ServiceOwner was called.
+func (o *owners) lookupCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lookups
+}
+
 func (o *owners) ServiceOwner(_ context.Context, serviceID string) (string, string, bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -92,10 +99,10 @@ func TestForwardToOwner(t *testing.T) {
 	}
 
 	// The lookups are cached: a second call does not ask the store again.
-	n := st.lookups
+	n := st.lookupCount()
 	call(a.URL, "svc-b")
-	if st.lookups != n {
-		t.Fatalf("%d store lookups for a cached owner", st.lookups-n)
+	if st.lookupCount() != n {
+		t.Fatalf("%d store lookups for a cached owner", st.lookupCount()-n)
 	}
 
 	// A forwarded request is not forwarded again (b believes a holds it: the lease moved).
@@ -133,13 +140,13 @@ func TestOwnerUnreachable(t *testing.T) {
 		t.Fatalf("owner unreachable: %d %s", resp.StatusCode, body)
 	}
 	// The failed owner is forgotten: the next request looks the owner up again.
-	n := st.lookups
+	n := st.lookupCount()
 	resp, err = http.Get(a.URL + "/v1/infers/svc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if st.lookups == n {
+	if st.lookupCount() == n {
 		t.Fatal("the unreachable owner is still cached")
 	}
 }

@@ -48,7 +48,8 @@ func notifyServiceNodes(ctx context.Context, tx pgx.Tx, serviceID string) error 
 // node with the id of every node whose placements any server changes, until ctx ends. It holds one
 // connection of the pool for both; when the connection breaks it connects again (notifications
 // sent meanwhile are lost: the engine's periodic resync covers the services, the end of the
-// agents' long polls the nodes).
+// agents' long polls the nodes). It returns nil: the error result only fits the signature of the
+// server's background components.
 func (db *DB) Listen(ctx context.Context, service, node func(id string)) error {
 	handlers := map[string]func(string){serviceChannel: service, nodeChannel: node}
 	for ctx.Err() == nil {

@@ -38,7 +38,13 @@ func BenchmarkUpdateLogs(b *testing.B) {
 			clock := time.UnixMilli(1_700_000_000_000)
 			db.Now = func() time.Time { clock = clock.Add(time.Second); return clock }
 			e, err := db.CreateService(ctx, s)
-			lease, _, err := db.AcquireLease(ctx, s.ID, "bench", time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lease, ok, err := db.AcquireLease(ctx, s.ID, "bench", time.Hour)
+			if err != nil || !ok {
+				b.Fatalf("AcquireLease = %v, %v", ok, err)
+			}
 			for k := 1; err == nil; k++ {
 				if _, err = db.FinishUpdate(ctx, lease, e.UpdateTime, ark.ResultSuccess, running); err != nil || k == n {
 					break

@@ -226,8 +226,9 @@ func testEdgeRollout(t *testing.T, f *fixture) {
 
 	// A stopped service's placements are not run; a purged service has none.
 	f.clock.Advance(time.Second)
-	_, err = f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), upd.UpdateTime, nil, nil, nil) // finished: refused
-	must(t, err)
+	if ok, err := f.s.SaveEdgeOps(f.ctx, f.lease(s.ID), upd.UpdateTime, nil, nil, nil); err != nil || ok {
+		t.Fatalf("SaveEdgeOps on the finished failed entry = %v, %v; want false", ok, err)
+	}
 	_, _, err = f.s.UpdateService(f.ctx, f.project, s.ID, ark.ServiceUpdate{Config: []ark.ServiceConfig{c}})
 	must(t, err)
 	l, _ = f.s.RunningUpdate(f.ctx, s.ID)

@@ -127,6 +127,10 @@ func testLeases(t *testing.T, f *fixture) {
 	if _, ok, err := f.s.AcquireLease(f.ctx, s.ID, "engine-a", ttl); err != nil || ok {
 		t.Fatalf("lease of a purged service: %v, %v", ok, err)
 	}
+	// a4 had not expired: a lease row left behind would still name its owner.
+	if h, _, ok, err := f.s.ServiceOwner(f.ctx, s.ID); err != nil || ok {
+		t.Fatalf("owner of a purged service: %q, %v, %v; want none", h, ok, err)
+	}
 }
 
 // testReplicas: the owner of a service is the holder of its unexpired lease, with the URL it
