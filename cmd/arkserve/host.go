@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/arkserve/arkserve/internal/agent"
 )
 
 func poolID(dir string) string {
@@ -15,21 +13,4 @@ func poolID(dir string) string {
 }
 
 // hostMemoryMB reads MemTotal from /proc/meminfo; 0 when it cannot.
-func hostMemoryMB() int {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) > 0 {
-				kb, _ := strconv.Atoi(fields[0])
-				return kb / 1024
-			}
-		}
-	}
-	return 0
-}
+func hostMemoryMB() int { return agent.MemTotalMB("/proc/meminfo") }

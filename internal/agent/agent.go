@@ -316,13 +316,17 @@ func (a *Agent) launch(ctx context.Context, in *instance) bool {
 	return true
 }
 
+// deployTimeout is how long an instance may take to be ready, its model's download included.
+func deployTimeout(spec ark.EdgeInstance) time.Duration {
+	if spec.DeployTimeoutSeconds > 0 {
+		return time.Duration(spec.DeployTimeoutSeconds) * time.Second
+	}
+	return ark.DefaultDeployTimout * time.Second
+}
+
 // watch follows an instance: readiness within the deploy timeout, then its exit.
 func (a *Agent) watch(ctx context.Context, in *instance) {
-	timeout := time.Duration(in.a.Instance.DeployTimeoutSeconds) * time.Second
-	if timeout <= 0 {
-		timeout = ark.DefaultDeployTimout * time.Second
-	}
-	err := in.inst.WaitReady(ctx, timeout)
+	err := in.inst.WaitReady(ctx, deployTimeout(in.a.Instance))
 	if ctx.Err() != nil {
 		return
 	}
@@ -464,15 +468,13 @@ func (a *Agent) call(ctx context.Context, method, path string, q url.Values, in,
 		}
 		body = bytes.NewReader(b)
 	}
-	u := a.nodeURL(path)
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := a.newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.Credential)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -486,8 +488,7 @@ func (a *Agent) call(ctx context.Context, method, path string, q url.Values, in,
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := &APIError{Status: resp.StatusCode}
-		_ = json.Unmarshal(raw, e)
+		e := apiError(resp.StatusCode, raw)
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			return fmt.Errorf("%w: %v", ErrRefused, e)
 		}
@@ -499,9 +500,23 @@ func (a *Agent) call(ctx context.Context, method, path string, q url.Values, in,
 	return json.Unmarshal(raw, out)
 }
 
-// nodeURL is the URL of path in the agent API of the agent's node.
-func (a *Agent) nodeURL(path string) string {
-	return strings.TrimRight(a.Server, "/") + "/v1/" + a.ProjectID + "/nodes/" + a.NodeID + "/" + path
+// newRequest is a request for path (and query) in the agent API of the agent's node, with the
+// node credential.
+func (a *Agent) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	u := strings.TrimRight(a.Server, "/") + "/v1/" + a.ProjectID + "/nodes/" + a.NodeID + "/" + path
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.Credential)
+	return req, nil
+}
+
+// apiError is the server's error answer with the status and body given.
+func apiError(status int, body []byte) *APIError {
+	e := &APIError{Status: status}
+	_ = json.Unmarshal(body, e)
+	return e
 }
 
 // NodeID returns the node id kept in dir/node-id, creating it (a new UUID, file mode 0600) on the

@@ -39,8 +39,8 @@ func TestHostFacts(t *testing.T) {
 	if name, version := osRelease(osr); name != "Debian GNU/Linux" || version != "12" {
 		t.Errorf("osRelease = %q, %q", name, version)
 	}
-	if mb := memTotalMB(meminfo); mb != 16000 {
-		t.Errorf("memTotalMB = %d; want 16000", mb)
+	if mb := MemTotalMB(meminfo); mb != 16000 {
+		t.Errorf("MemTotalMB = %d; want 16000", mb)
 	}
 	f := HostFacts("edge-1")
 	if err := f.Validate(); err != nil || f.Name != "edge-1" || f.CPU < 1 || len(f.HostIPs) == 0 {

@@ -26,7 +26,7 @@ func HostFacts(name string) ark.NodeFacts {
 			}
 			if ipn.IP.IsLoopback() {
 				loopback = append(loopback, ipn.IP.String())
-			} else if len(f.HostIPs) < 16 {
+			} else if len(f.HostIPs) < ark.MaxNodeIPs {
 				f.HostIPs = append(f.HostIPs, ipn.IP.String())
 			}
 		}
@@ -35,7 +35,7 @@ func HostFacts(name string) ark.NodeFacts {
 		f.HostIPs = loopback
 	}
 	f.OSName, f.OSVersion = osRelease("/etc/os-release")
-	f.MemoryMB = memTotalMB("/proc/meminfo")
+	f.MemoryMB = MemTotalMB("/proc/meminfo")
 	f.GPUNum = nvidiaGPUs("/proc/driver/nvidia/gpus", "/dev")
 	return f
 }
@@ -81,8 +81,8 @@ func osRelease(path string) (name, version string) {
 	return name, version
 }
 
-// memTotalMB returns MemTotal of a meminfo file in MB (0 when unknown).
-func memTotalMB(path string) int {
+// MemTotalMB returns MemTotal of a meminfo file (/proc/meminfo) in MB (0 when unknown).
+func MemTotalMB(path string) int {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"github.com/arkserve/arkserve/internal/ark"
 )
 
 // The agent runs its own copy of each model, downloaded from the server (GET
@@ -40,17 +36,12 @@ func (a *Agent) fetchModel(ctx context.Context, in *instance) error {
 	if _, err := os.Stat(versionDir(root, etag)); etag == "" || err != nil {
 		etag = ""
 	}
-	timeout := time.Duration(spec.DeployTimeoutSeconds) * time.Second
-	if timeout <= 0 {
-		timeout = ark.DefaultDeployTimout * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, deployTimeout(spec))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", a.nodeURL("models/"+spec.ModelID+"/content"), nil)
+	req, err := a.newRequest(ctx, "GET", "models/"+spec.ModelID+"/content", nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.Credential)
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
@@ -71,10 +62,8 @@ func (a *Agent) fetchModel(ctx context.Context, in *instance) error {
 			return fmt.Errorf("download of the model: %w", err)
 		}
 	default:
-		e := &APIError{Status: resp.StatusCode}
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		_ = json.Unmarshal(raw, e)
-		return fmt.Errorf("download of the model: %w", e)
+		return fmt.Errorf("download of the model: %w", apiError(resp.StatusCode, raw))
 	}
 	a.mu.Lock()
 	in.modelDir = versionDir(root, etag)

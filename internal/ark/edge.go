@@ -290,3 +290,8 @@ func ConfigsInUse(e *UpdateLog, result string, final []ServiceConfig) [][]Servic
 	}
 	return [][]ServiceConfig{final}
 }
+
+// NodeNotFound is the error for a node the project does not have.
+func NodeNotFound(id string) error {
+	return Errorf(ENodeNotFound, "Node %s does not exist.", id)
+}

@@ -98,15 +98,13 @@ func (s *Server) handleServiceMonitor(w http.ResponseWriter, r *http.Request, p 
 // there and what the node's agent last reported of its instance. Calls to edge instances do not
 // pass through this server, so they are not counted.
 func (s *Server) edgeMonitor(w http.ResponseWriter, r *http.Request, svc *ark.Service, nodeID string) {
-	if nodeID != "" {
-		if _, err := s.Store.FindNode(r.Context(), svc.ProjectID, nodeID); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	byID, _, err := s.edgeState(r.Context(), svc)
+	byID, err := s.nodesByID(r.Context(), svc.ProjectID)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if nodeID != "" && byID[nodeID] == nil {
+		s.writeError(w, r, ark.NodeNotFound(nodeID))
 		return
 	}
 	resp := monitorResponse{ServiceName: svc.Name, ServiceID: svc.ID, Monitors: []monitorItem{}}

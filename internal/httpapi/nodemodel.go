@@ -104,15 +104,24 @@ func (s *Server) handleNodeModel(w http.ResponseWriter, r *http.Request, c *ark.
 		s.writeError(w, r, err)
 		return
 	}
-	as, err := s.assignments(r.Context(), nodeID)
+	ps, err := s.Store.NodePlacements(r.Context(), nodeID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	dir := ""
-	for _, a := range as {
-		if a.Instance.ModelID == modelID && a.Instance.ModelDir != "" {
-			dir = a.Instance.ModelDir
+	for _, p := range ps {
+		if p.Config.ModelID != modelID || s.Edge == nil {
+			continue
+		}
+		// Only this model's placement is resolved: the others need no model lookup.
+		in, err := s.Edge.EdgeInstance(r.Context(), p.Config)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if dir = in.ModelDir; dir != "" {
+			break
 		}
 	}
 	// A model of the project that the node does not run is none of its business: the same

@@ -321,17 +321,14 @@ func (s *Server) handleNodePlacements(w http.ResponseWriter, r *http.Request, c 
 		b, _ := json.Marshal(as)
 		sum := sha256.Sum256(b)
 		cur := hex.EncodeToString(sum[:8])
-		if cur != version {
-			s.nodes().forget(id, woken)
-			s.writeJSON(w, http.StatusOK, map[string]any{"version": cur, "placements": as})
-			return
-		}
-		select {
-		case <-woken:
-			continue
-		case <-deadline.C:
-		case <-r.Context().Done():
-		case <-s.closing:
+		if cur == version {
+			select {
+			case <-woken:
+				continue
+			case <-deadline.C:
+			case <-r.Context().Done():
+			case <-s.closing:
+			}
 		}
 		s.nodes().forget(id, woken)
 		s.writeJSON(w, http.StatusOK, map[string]any{"version": cur, "placements": as})
@@ -392,19 +389,28 @@ func (s *Server) edgeNodes(c ark.ServiceConfig, svc *ark.Service, byID map[strin
 	return out
 }
 
+// nodesByID returns the project's nodes by id.
+func (s *Server) nodesByID(ctx context.Context, projectID string) (map[string]*ark.Node, error) {
+	ns, err := s.Store.ListNodes(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*ark.Node, len(ns))
+	for _, n := range ns {
+		byID[n.ID] = n
+	}
+	return byID, nil
+}
+
 // edgeState returns the nodes of an edge service's project by id and its placements by node.
 func (s *Server) edgeState(ctx context.Context, svc *ark.Service) (map[string]*ark.Node, map[string]ark.EdgePlacement, error) {
-	ns, err := s.Store.ListNodes(ctx, svc.ProjectID)
+	byID, err := s.nodesByID(ctx, svc.ProjectID)
 	if err != nil {
 		return nil, nil, err
 	}
 	ps, err := s.Store.EdgePlacements(ctx, svc.ID)
 	if err != nil {
 		return nil, nil, err
-	}
-	byID := make(map[string]*ark.Node, len(ns))
-	for _, n := range ns {
-		byID[n.ID] = n
 	}
 	placed := make(map[string]ark.EdgePlacement, len(ps))
 	for _, p := range ps {

@@ -88,6 +88,12 @@ func TestAgentAPI(t *testing.T) {
 		a.took, a.err = time.Since(start), err
 		polled <- a
 	}()
+	// The poll waits before the placements change, so that only the wake can answer it.
+	for deadline := time.Now().Add(30 * time.Second); hub.Waiting(node) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long poll never waited")
+		}
+	}
 	lease, ok, err := e.db.AcquireLease(ctx, sid, "test", time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("AcquireLease = %v, %v", ok, err)

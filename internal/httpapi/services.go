@@ -266,9 +266,6 @@ func (s *Server) handleServiceUpdate(w http.ResponseWriter, r *http.Request, p *
 		return
 	}
 	upd, err := s.updateFromRequest(r.Context(), p.ProjectID, r.PathValue("service_id"), &req)
-	if err == nil && len(ark.EdgeNodes(upd.Config)) == 0 { // edge instances run on agents, not here
-		err = s.checkModels(r.Context(), p.ProjectID, upd.Config)
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -345,6 +342,11 @@ func (s *Server) updateFromRequest(ctx context.Context, projectID, serviceID str
 	}
 	if req.Priority.set {
 		upd.Priority = &req.Priority.value
+	}
+	if inferType != ark.InferEdge { // edge instances run on agents, not here
+		if err := s.checkModels(ctx, projectID, upd.Config); err != nil {
+			return upd, err
+		}
 	}
 	return upd, nil
 }
@@ -581,10 +583,10 @@ func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request, p *ar
 
 func toLogsResponse(svc *ark.Service, logs []ark.UpdateLog) logsResponse {
 	out := logsResponse{ServiceName: svc.Name, ServiceID: svc.ID, Logs: make([]logEntry, 0, len(logs))}
+	edge := svc.InferType == ark.InferEdge
 	for _, l := range logs {
 		e := logEntry{UpdateTime: l.UpdateTime, Result: l.Result, Config: make([]logConfig, 0, len(l.Config)),
 			ClusterID: l.ClusterID, ExtendConfig: l.ExtendConfig}
-		edge := svc.InferType == ark.InferEdge
 		if edge {
 			success, failed, detail := ark.EdgeResults(l.Edge)
 			e.SuccessNum, e.FailedNum, e.ResultDetail = &success, &failed, detail

@@ -109,6 +109,17 @@ func (s *Service) Open(ctx context.Context) error {
 	return s.LoadRevocations(ctx)
 }
 
+// sweepLocked forgets the revocations of tokens that expired by now (Unix seconds): they fail
+// verification anyway. s.mu must be held.
+func (s *Service) sweepLocked(now int64) {
+	for k, exp := range s.revoked {
+		if exp <= now {
+			delete(s.revoked, k)
+		}
+	}
+	s.swept = now
+}
+
 // LoadRevocations adds the revoked token ids in the database that have not expired yet to the
 // ones this server refuses: Open loads them, and Run again and again so that a token revoked
 // through another server on the database is refused here too.
@@ -120,11 +131,7 @@ func (s *Service) LoadRevocations(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, exp := range s.revoked {
-		if exp <= now.Unix() {
-			delete(s.revoked, k)
-		}
-	}
+	s.sweepLocked(now.Unix())
 	for id, exp := range stored {
 		var k [tokenIDSize]byte
 		if n, err := hex.Decode(k[:], []byte(id)); err != nil || n != tokenIDSize {

@@ -306,12 +306,7 @@ func (s *Service) Revoke(ctx context.Context, token string) error {
 	s.mu.Lock()
 	s.revoked[id] = p.ExpiresAt.Unix()
 	if now-s.swept >= 60 {
-		for k, exp := range s.revoked {
-			if exp <= now {
-				delete(s.revoked, k)
-			}
-		}
-		s.swept = now
+		s.sweepLocked(now)
 	}
 	s.mu.Unlock()
 	return nil

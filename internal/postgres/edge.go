@@ -52,17 +52,6 @@ func (db *DB) RevokeNodeCredential(ctx context.Context, id string, at time.Time)
 	return n > 0, err
 }
 
-func nodeNotFound(id string) error {
-	return ark.Errorf(ark.ENodeNotFound, "Node %s does not exist.", id)
-}
-
-func nonNil(in []ark.NodeInstance) []ark.NodeInstance {
-	if in == nil {
-		return []ark.NodeInstance{}
-	}
-	return in
-}
-
 // RegisterNode records what a node's agent registers (a new node, or the same node again: its
 // name and facts are replaced, its creation time kept) and counts as a heartbeat. ark.EForbidden
 // when the id is a node of another project.
@@ -76,13 +65,13 @@ func (db *DB) RegisterNode(ctx context.Context, n *ark.Node) error {
 		case errors.Is(err, pgx.ErrNoRows):
 			created = ms
 			_, err = tx.Exec(ctx, `INSERT INTO nodes (`+rowcodec.NodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				n.ID, n.ProjectID, n.Name, rowcodec.NodeInfo(n), ms, ms, ms, n.Error, rowcodec.JSON(nonNil(n.Instances)))
+				n.ID, n.ProjectID, n.Name, rowcodec.NodeInfo(n), ms, ms, ms, n.Error, rowcodec.NodeInstances(n.Instances))
 		case err != nil:
 		case project != n.ProjectID:
 			return ark.Errorf(ark.EForbidden, "Node %s belongs to another project.", n.ID)
 		default:
 			_, err = tx.Exec(ctx, `UPDATE nodes SET name = $1, info = $2, updated_at = $3, heartbeat_at = $3, error = $4, instances = $5 WHERE id = $6`,
-				n.Name, rowcodec.NodeInfo(n), ms, n.Error, rowcodec.JSON(nonNil(n.Instances)), n.ID)
+				n.Name, rowcodec.NodeInfo(n), ms, n.Error, rowcodec.NodeInstances(n.Instances), n.ID)
 		}
 		if err != nil {
 			return err
@@ -98,9 +87,9 @@ func (db *DB) RegisterNode(ctx context.Context, n *ark.Node) error {
 func (db *DB) NodeHeartbeat(ctx context.Context, projectID, nodeID, errMsg string, instances []ark.NodeInstance) error {
 	return db.write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE nodes SET heartbeat_at = $1, error = $2, instances = $3 WHERE id = $4 AND project_id = $5`,
-			db.nowMs(), errMsg, rowcodec.JSON(nonNil(instances)), nodeID, projectID)
+			db.nowMs(), errMsg, rowcodec.NodeInstances(instances), nodeID, projectID)
 		if err == nil && tag.RowsAffected() == 0 {
-			return nodeNotFound(nodeID)
+			return ark.NodeNotFound(nodeID)
 		}
 		return err
 	})
@@ -110,7 +99,7 @@ func (db *DB) NodeHeartbeat(ctx context.Context, projectID, nodeID, errMsg strin
 func (db *DB) FindNode(ctx context.Context, projectID, id string) (*ark.Node, error) {
 	n, err := one(ctx, db, rowcodec.ScanNode, `SELECT `+rowcodec.NodeColumns+` FROM nodes WHERE id = $1 AND project_id = $2`, id, projectID)
 	if err == nil && n == nil {
-		return nil, nodeNotFound(id)
+		return nil, ark.NodeNotFound(id)
 	}
 	return n, err
 }
@@ -137,7 +126,7 @@ func (db *DB) DeleteNode(ctx context.Context, projectID, id string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return nodeNotFound(id)
+			return ark.NodeNotFound(id)
 		}
 		if len(users) > 0 {
 			return ark.Errorf(ark.EInvalidParam, "Parameter (node_id) is invalid: node %s runs the services %s; update them to other nodes first.",

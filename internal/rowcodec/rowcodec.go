@@ -201,6 +201,14 @@ const NodeColumns = `id, project_id, name, info, created_at, updated_at, heartbe
 // NodeInfo is the info column of n: its registered facts (the name is a column of its own too).
 func NodeInfo(n *ark.Node) string { return JSON(n.NodeFacts) }
 
+// NodeInstances encodes the instances a node reported: [] for none, never null.
+func NodeInstances(in []ark.NodeInstance) string {
+	if in == nil {
+		in = []ark.NodeInstance{}
+	}
+	return JSON(in)
+}
+
 // ScanNode decodes a row of NodeColumns.
 func ScanNode(sc Scanner) (*ark.Node, error) {
 	var n ark.Node

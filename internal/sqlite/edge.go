@@ -56,10 +56,6 @@ func (db *DB) RevokeNodeCredential(ctx context.Context, id string, at time.Time)
 	return n > 0, err
 }
 
-func nodeNotFound(id string) error {
-	return ark.Errorf(ark.ENodeNotFound, "Node %s does not exist.", id)
-}
-
 // RegisterNode records what a node's agent registers (a new node, or the same node again: its
 // name and facts are replaced, its creation time kept) and counts as a heartbeat. ark.EForbidden
 // when the id is a node of another project.
@@ -73,13 +69,13 @@ func (db *DB) RegisterNode(ctx context.Context, n *ark.Node) error {
 		case errors.Is(err, sql.ErrNoRows):
 			created = ms
 			_, err = tx.ExecContext(ctx, `INSERT INTO nodes (`+rowcodec.NodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				n.ID, n.ProjectID, n.Name, rowcodec.NodeInfo(n), ms, ms, ms, n.Error, mustJSON(nonNil(n.Instances)))
+				n.ID, n.ProjectID, n.Name, rowcodec.NodeInfo(n), ms, ms, ms, n.Error, rowcodec.NodeInstances(n.Instances))
 		case err != nil:
 		case project != n.ProjectID:
 			return ark.Errorf(ark.EForbidden, "Node %s belongs to another project.", n.ID)
 		default:
 			_, err = tx.ExecContext(ctx, `UPDATE nodes SET name = ?, info = ?, updated_at = ?, heartbeat_at = ?, error = ?, instances = ? WHERE id = ?`,
-				n.Name, rowcodec.NodeInfo(n), ms, ms, n.Error, mustJSON(nonNil(n.Instances)), n.ID)
+				n.Name, rowcodec.NodeInfo(n), ms, ms, n.Error, rowcodec.NodeInstances(n.Instances), n.ID)
 		}
 		if err != nil {
 			return err
@@ -89,25 +85,18 @@ func (db *DB) RegisterNode(ctx context.Context, n *ark.Node) error {
 	})
 }
 
-func nonNil(in []ark.NodeInstance) []ark.NodeInstance {
-	if in == nil {
-		return []ark.NodeInstance{}
-	}
-	return in
-}
-
 // NodeHeartbeat records a heartbeat of a node of the project with the agent's error ("" when
 // none) and its instances. ark.ENodeNotFound when there is no such node (it was deleted: the agent
 // registers again).
 func (db *DB) NodeHeartbeat(ctx context.Context, projectID, nodeID, errMsg string, instances []ark.NodeInstance) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE nodes SET heartbeat_at = ?, error = ?, instances = ? WHERE id = ? AND project_id = ?`,
-			db.nowMs(), errMsg, mustJSON(nonNil(instances)), nodeID, projectID)
+			db.nowMs(), errMsg, rowcodec.NodeInstances(instances), nodeID, projectID)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, nodeNotFound(nodeID))
+			return errors.Join(err, ark.NodeNotFound(nodeID))
 		}
 		return nil
 	})
@@ -117,7 +106,7 @@ func (db *DB) NodeHeartbeat(ctx context.Context, projectID, nodeID, errMsg strin
 func (db *DB) FindNode(ctx context.Context, projectID, id string) (*ark.Node, error) {
 	n, err := rowcodec.ScanNode(db.r.QueryRowContext(ctx, `SELECT `+rowcodec.NodeColumns+` FROM nodes WHERE id = ? AND project_id = ?`, id, projectID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nodeNotFound(id)
+		return nil, ark.NodeNotFound(id)
 	}
 	return n, err
 }
@@ -142,7 +131,7 @@ func (db *DB) DeleteNode(ctx context.Context, projectID, id string) error {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, nodeNotFound(id))
+			return errors.Join(err, ark.NodeNotFound(id))
 		}
 		if users != "" {
 			return ark.Errorf(ark.EInvalidParam, "Parameter (node_id) is invalid: node %s runs the services %s; update them to other nodes first.",
