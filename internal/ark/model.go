@@ -82,6 +82,25 @@ func DefaultHealth() Health {
 		TimeoutSeconds: 5, PeriodSeconds: 1, FailureThreshold: 3}
 }
 
+// WithDefaults fills the fields of a readiness check that the model left unset (empty, zero or
+// negative) with DefaultHealth's URL, timeout, period and failure threshold.
+func (h Health) WithDefaults() Health {
+	d := DefaultHealth()
+	if h.URL == "" {
+		h.URL = d.URL
+	}
+	if h.TimeoutSeconds <= 0 {
+		h.TimeoutSeconds = d.TimeoutSeconds
+	}
+	if h.PeriodSeconds <= 0 {
+		h.PeriodSeconds = d.PeriodSeconds
+	}
+	if h.FailureThreshold <= 0 {
+		h.FailureThreshold = d.FailureThreshold
+	}
+	return h
+}
+
 // ModelFilter selects models in ListModels.
 type ModelFilter struct {
 	ProjectID    string

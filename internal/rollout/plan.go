@@ -57,9 +57,9 @@ func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, need
 		timeout = time.Duration(c.DeployTimeoutSeconds) * time.Second
 	}
 	h := m.Health
-	d := ark.DefaultHealth()
-	period := time.Duration(orDefault(h.PeriodSeconds, d.PeriodSeconds)) * time.Second
-	threshold := orDefault(h.FailureThreshold, d.FailureThreshold)
+	withDefaults := h.WithDefaults()
+	period := time.Duration(withDefaults.PeriodSeconds) * time.Second
+	threshold := withDefaults.FailureThreshold
 	g := &group{
 		key: groupKey(c), cfg: c, modelName: m.Name, label: label, timeout: timeout, period: period,
 		threshold: threshold, bounds: rollingBounds(c.InstanceCount, c.AdditionalProperties[c.ModelID]),
@@ -70,13 +70,6 @@ func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, need
 	return g, nil
 }
 
-// orDefault returns v, or def when v is not positive.
-func orDefault(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
-}
 
 func modelLabel(c ark.ServiceConfig, m *ark.Model) string {
 	name, version := c.ModelName, c.ModelVersion

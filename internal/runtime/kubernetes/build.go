@@ -165,34 +165,23 @@ func container(w rollout.Workload) (corev1.Container, error) {
 
 // probe is the readiness probe of a model's health check (ark.DefaultHealth where it is silent).
 func probe(h ark.Health) *corev1.Probe {
-	d := ark.DefaultHealth()
+	h = h.WithDefaults()
 	p := &corev1.Probe{
 		InitialDelaySeconds: int32(h.InitialDelaySeconds),
-		TimeoutSeconds:      int32(orDefault(h.TimeoutSeconds, d.TimeoutSeconds)),
-		PeriodSeconds:       int32(orDefault(h.PeriodSeconds, d.PeriodSeconds)),
-		FailureThreshold:    int32(orDefault(h.FailureThreshold, d.FailureThreshold)),
+		TimeoutSeconds:      int32(h.TimeoutSeconds),
+		PeriodSeconds:       int32(h.PeriodSeconds),
+		FailureThreshold:    int32(h.FailureThreshold),
 	}
 	if strings.EqualFold(h.CheckMethod, "EXEC") && h.Command != "" {
 		p.Exec = &corev1.ExecAction{Command: []string{"/bin/sh", "-c", h.Command}}
 		return p
 	}
-	url := h.URL
-	if url == "" {
-		url = d.URL
-	}
 	scheme := corev1.URISchemeHTTP
 	if strings.EqualFold(h.Protocol, "https") {
 		scheme = corev1.URISchemeHTTPS
 	}
-	p.HTTPGet = &corev1.HTTPGetAction{Path: url, Port: intstr.FromString("http"), Scheme: scheme}
+	p.HTTPGet = &corev1.HTTPGetAction{Path: h.URL, Port: intstr.FromString("http"), Scheme: scheme}
 	return p
-}
-
-func orDefault(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // resources are the CPU, memory and GPUs of a specification. Kubernetes counts whole GPUs: a

@@ -597,7 +597,7 @@ func (r *Runtime) Usage() (used, capacity ark.Resources) {
 		r.log().Warn("list nodes", "err", err)
 	}
 	for _, n := range nodes {
-		if n.Spec.Unschedulable || !nodeReady(n) {
+		if !schedulable(n) {
 			continue
 		}
 		capacity = capacity.Add(fromList(n.Status.Allocatable))
@@ -625,14 +625,18 @@ func (r *Runtime) Nodes() (count, available int) {
 		r.log().Warn("list nodes", "err", err)
 	}
 	for _, n := range nodes {
-		if !n.Spec.Unschedulable && nodeReady(n) {
+		if schedulable(n) {
 			available++
 		}
 	}
 	return len(nodes), available
 }
 
-func nodeReady(n *corev1.Node) bool {
+// schedulable reports whether a node takes new pods: Ready and not cordoned.
+func schedulable(n *corev1.Node) bool {
+	if n.Spec.Unschedulable {
+		return false
+	}
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue

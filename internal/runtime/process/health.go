@@ -27,7 +27,6 @@ const fastProbe = 50 * time.Millisecond
 // normalizeHealth fills the zero fields of a readiness check with ark.DefaultHealth's values: HTTP
 // GET /health, timeout 5 s, period 1 s, failure threshold 3.
 func normalizeHealth(h ark.Health) (ark.Health, error) {
-	d := ark.DefaultHealth()
 	h.CheckMethod = strings.ToUpper(h.CheckMethod)
 	switch h.CheckMethod {
 	case "":
@@ -39,20 +38,9 @@ func normalizeHealth(h ark.Health) (ark.Health, error) {
 	if h.CheckMethod == "EXEC" && h.Command == "" {
 		return h, errors.New("process: EXEC health check without a command")
 	}
-	if h.URL == "" {
-		h.URL = d.URL
-	}
+	h = h.WithDefaults()
 	if !strings.HasPrefix(h.URL, "/") {
 		return h, fmt.Errorf("process: health url %q is not an absolute path", h.URL)
-	}
-	if h.TimeoutSeconds <= 0 {
-		h.TimeoutSeconds = d.TimeoutSeconds
-	}
-	if h.PeriodSeconds <= 0 {
-		h.PeriodSeconds = d.PeriodSeconds
-	}
-	if h.FailureThreshold <= 0 {
-		h.FailureThreshold = d.FailureThreshold
 	}
 	if h.InitialDelaySeconds < 0 {
 		h.InitialDelaySeconds = 0
