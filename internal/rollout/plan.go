@@ -70,7 +70,6 @@ func planGroup(c ark.ServiceConfig, m *ark.Model, launch map[string]string, need
 	return g, nil
 }
 
-
 func modelLabel(c ark.ServiceConfig, m *ark.Model) string {
 	name, version := c.ModelName, c.ModelVersion
 	if m != nil {
